@@ -1,0 +1,84 @@
+"""Fault injection: scripted for the next N matching requests, or drawn at random from a seeded generator."""
+
+from __future__ import annotations
+
+import collections
+import random
+import re
+import threading
+from dataclasses import dataclass
+
+# what each kind does is described in README.md ("Faults"); the server acts on them
+FAULT_KINDS = (
+    "429",  # too_many_requests envelope, Remaining 0
+    "500",  # server_error envelope
+    "502", "503", "504",  # an HTML page from a proxy in front of the API
+    "stall",  # no answer for `stall_s` seconds, then the connection closes (a read timeout)
+    "drop",  # the connection is reset before any answer
+    "truncate",  # a 200 whose body stops halfway through its Content-Length
+    "not_ok",  # HTTP 200 with meta.status "server_error"
+    "garbage",  # HTTP 200 with a complete HTML body instead of JSON
+    "revoke",  # every token is revoked just before this request is authenticated
+)
+API_PATHS = r"^/api/"
+
+
+@dataclass
+class _Scripted:
+    kind: str
+    pattern: re.Pattern[str]
+
+
+class Faults:
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._script: collections.deque[_Scripted] = collections.deque()
+        self._odds: dict[str, tuple[float, re.Pattern[str]]] = {}
+        self.injected: collections.Counter[str] = collections.Counter()
+
+    @staticmethod
+    def _check(kind: str) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+
+    def script(self, kind: str, count: int = 1, path: str = API_PATHS) -> None:
+        """The next `count` requests whose path matches `path` get `kind` (queued after earlier scripts)."""
+        self._check(kind)
+        compiled = re.compile(path)
+        with self._lock:
+            self._script.extend(_Scripted(kind, compiled) for _ in range(count))
+
+    def set_probability(self, kind: str, probability: float, path: str = API_PATHS) -> None:
+        """Each matching request independently gets `kind` with this probability (0 turns it off)."""
+        self._check(kind)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError("probability must be within 0..1")
+        with self._lock:
+            if probability == 0:
+                self._odds.pop(kind, None)
+            else:
+                self._odds[kind] = (probability, re.compile(path))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._odds.clear()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._script)
+
+    def draw(self, path: str) -> str | None:
+        """The fault for this request, if any. Scripted faults come first, then the random ones."""
+        with self._lock:
+            for i, entry in enumerate(self._script):
+                if entry.pattern.search(path):
+                    del self._script[i]
+                    self.injected[entry.kind] += 1
+                    return entry.kind
+            for kind, (probability, pattern) in self._odds.items():
+                if pattern.search(path) and self._rng.random() < probability:
+                    self.injected[kind] += 1
+                    return kind
+        return None

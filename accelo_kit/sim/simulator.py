@@ -1,0 +1,149 @@
+"""The simulator as one object: start it, point a client at `base_url`, inject faults, mutate data, read the log."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from .auth import TokenIssuer
+from .errors import ApiError
+from .faults import Faults
+from .log import RequestLog
+from .ratelimit import RateLimiter
+from .render import Renderer
+from .schema import RESOURCES
+from .server import SimServer, jittered
+from .settings import SimSettings
+from .store import Store
+
+RATE_FIELDS = ("rate_limit", "rate_window_s", "rate_window")
+
+
+class Simulator:
+    """A simulated Accelo deployment served over real HTTP on 127.0.0.1.
+
+    >>> with Simulator(seed=7, sizes={"companies": 250}) as sim:
+    ...     sim.base_url  # doctest: +SKIP
+    'http://127.0.0.1:40123'
+    """
+
+    def __init__(self, settings: SimSettings | None = None, *, port: int = 0, **overrides: Any) -> None:
+        self.settings = (settings or SimSettings()).replace(**overrides)
+        self.port = port
+        self.store = Store(self.settings, self.clock)
+        self.tokens = TokenIssuer(self.settings)
+        self.rate = RateLimiter(self.settings.rate_limit, self.settings.rate_window_s, self.settings.rate_window)
+        self.faults = Faults(self.settings.fault_seed)
+        self.log = RequestLog()
+        self.renderer = Renderer(self.store.tables, self.settings.unset_date)
+        self.workers = threading.BoundedSemaphore(self.settings.workers)
+        self._latency_rng = random.Random(self.settings.seed)
+        self._latency_lock = threading.Lock()
+        self._server: SimServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------------------
+    def clock(self) -> float:
+        """The server's clock (what its Date header says), possibly skewed from the host's."""
+        return time.time() + self.settings.clock_offset_s
+
+    def start(self) -> str:
+        if self._server is None:
+            self._server = SimServer(self, self.port)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="accelo-sim", daemon=True)
+            self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.close_all_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: call start() or use it as a context manager")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def client_id(self) -> str:
+        return self.settings.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.settings.client_secret
+
+    def configuration(self) -> dict[str, str]:
+        """The configuration.json a client needs to reach this simulator (all values strings)."""
+        return {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret}
+
+    def set(self, **changes: Any) -> None:
+        """Change settings while serving (a variant switch, the latency, the rate limit...)."""
+        self.settings = self.settings.replace(**changes)
+        self.tokens.settings = self.settings
+        self.renderer.unset_date = self.settings.unset_date
+        if any(name in changes for name in RATE_FIELDS):
+            self.rate = RateLimiter(self.settings.rate_limit, self.settings.rate_window_s, self.settings.rate_window)
+        if "workers" in changes:
+            self.workers = threading.BoundedSemaphore(self.settings.workers)
+
+    # -- behaviour the server asks for ---------------------------------------------------------------------
+    def service_time(self, rows: int) -> float:
+        base = (self.settings.latency_ms + self.settings.per_row_ms * rows) / 1000
+        if not base:
+            return 0.0
+        with self._latency_lock:
+            return jittered(self._latency_rng, base, self.settings.jitter)
+
+    def token_info(self, authorization: str) -> dict[str, str]:
+        token = self.tokens.authenticate({"authorization": authorization}, "", self.clock())
+        return {"expiry_date": str(int(token.expires_at)), "deployment": self.settings.deployment,
+                "staff_id": str(token.staff_id), "scope": token.scope}
+
+    # -- observing and steering ----------------------------------------------------------------------------
+    def truth(self, resource: str) -> list[dict[str, Any]]:
+        """The current full dataset of `resource`, every field, in Accelo's wire shape, ascending id."""
+        spec = RESOURCES[resource]
+        with self.store.lock:
+            return [self.renderer.full(spec, row) for row in self.store.truth(resource)]
+
+    def revoke_tokens(self) -> int:
+        return self.tokens.revoke_all()
+
+    def insert(self, resource: str, count: int = 1, at: int | None = None, **overrides: Any) -> list[int]:
+        return self.store.insert(resource, count, at, **overrides)
+
+    def modify(self, resource: str, ids: list[int] | None = None, count: int = 1, at: int | None = None,
+               **overrides: Any) -> list[int]:
+        return self.store.modify(resource, ids, count, at, **overrides)
+
+    def delete(self, resource: str, ids: list[int] | None = None, count: int = 1) -> list[int]:
+        return self.store.delete(resource, ids, count)
+
+
+@contextlib.contextmanager
+def serve(settings: SimSettings | None = None, **overrides: Any) -> Iterator[str]:
+    """Run a simulator for the length of a `with` block and yield its base URL."""
+    with Simulator(settings, **overrides) as sim:
+        yield sim.base_url
+
+
+__all__ = ["ApiError", "Simulator", "serve"]
