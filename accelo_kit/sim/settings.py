@@ -36,7 +36,7 @@ class SimSettings:
 
     # auth
     client_id: str = "accelo-sim-client"
-    client_secret: str = "accelo-sim-secret"  # noqa: S105 - the simulator's published test credential
+    client_secret: str = "accelo-sim-secret"  # the simulator's published test credential
     token_ttl_s: int = 30 * 24 * 3600
     lockout_threshold: int = 100
     lockout_window_s: float = 300.0

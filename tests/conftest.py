@@ -1,0 +1,79 @@
+"""Shared fixtures: a small simulator per test (fast to build) and a raw HTTP helper that speaks to it.
+
+`RawApi` is deliberately not the kit's client: simulator tests check the wire, so they use plain requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from accelo_kit.sim import Simulator
+
+SMALL_SIZES = {"companies": 120, "invoices": 300, "payments": 200, "prospects": 80, "jobs": 150, "staff": 25}
+
+
+class RawApi:
+    """Plain requests against a simulator: get a token, call paths, return the parsed envelope."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.session = requests.Session()
+        self.token: str | None = None
+
+    def fetch_token(self, **form: str) -> requests.Response:
+        data = {"grant_type": "client_credentials", **form}
+        return self.session.post(f"{self.sim.base_url}/oauth2/v0/token", data=data,
+                                 auth=(self.sim.client_id, self.sim.client_secret), timeout=10)
+
+    def login(self) -> str:
+        response = self.fetch_token()
+        assert response.status_code == 200, response.text
+        self.token = response.json()["access_token"]
+        return self.token
+
+    def get(self, path: str, timeout: float = 10, **params: Any) -> requests.Response:
+        if self.token is None:
+            self.login()
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return self.session.get(f"{self.sim.base_url}/api/v0/{path.lstrip('/')}", params=params,
+                                headers=headers, timeout=timeout)
+
+    def ok(self, path: str, **params: Any) -> Any:
+        """The `response` of a call that must succeed."""
+        response = self.get(path, **params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["meta"]["status"] == "ok", body
+        return body["response"]
+
+    def list_all(self, resource: str, **params: Any) -> list[dict[str, Any]]:
+        """Every row by `_page` paging until a short page, as a naive client would."""
+        rows: list[dict[str, Any]] = []
+        page = 0
+        while True:
+            batch = self.ok(resource, _limit=100, _page=page, **params)
+            rows.extend(batch)
+            if len(batch) < 100:
+                return rows
+            page += 1
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(sizes=SMALL_SIZES, seed=11) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def api(sim: Simulator) -> RawApi:
+    return RawApi(sim)
+
+
+def make_sim(**settings: Any) -> Simulator:
+    """A started simulator with small tables unless told otherwise; the caller stops it (use `with`)."""
+    settings.setdefault("sizes", SMALL_SIZES)
+    return Simulator(**settings)
