@@ -1,0 +1,106 @@
+"""Client-credentials tokens (accelo-api.md §1): HTTP Basic, cached, renewed before expiry, fetched by one thread
+however many need one, and never retried on bad credentials (Accelo locks an address out after 100 failures)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from .errors import AuthenticationError, TransientError
+
+log = logging.getLogger(__name__)
+RENEW_MARGIN = 0.1  # renew when less than this share of the lifetime is left...
+RENEW_MARGIN_MAX_S = 300.0  # ...or five minutes, whichever is shorter
+DEFAULT_LIFETIME_S = 30 * 24 * 3600
+
+
+class TokenProvider:
+    """Hands out a valid bearer token. `invalidate(token)` after a 401 drops it unless another thread already
+    replaced it, so a storm of 401s costs exactly one token request."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str,
+                 post: Callable[..., requests.Response], timeout: float,
+                 retry: Callable[[Callable[[], Any]], Any]) -> None:
+        self._url = token_url
+        self._credentials = (client_id, client_secret)
+        self._scope = scope
+        self._post = post
+        self._timeout = timeout
+        self._retry = retry
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self.fetched = 0  # token requests made, for tests and stats
+        self.deployment: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenProvider({self._url}, client_id={self._credentials[0]!r}, token={'set' if self._token else 'none'})"
+
+    def token(self) -> str:
+        current = self._token
+        if current is not None and time.monotonic() < self._renew_at:
+            return current
+        with self._lock:
+            if self._token is not None and time.monotonic() < self._renew_at:
+                return self._token
+            self._token = None
+            value, lifetime = self._retry(self._fetch)
+            self._token = value
+            self._renew_at = time.monotonic() + lifetime - min(lifetime * RENEW_MARGIN, RENEW_MARGIN_MAX_S)
+            return value
+
+    def invalidate(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch(self) -> tuple[str, float]:
+        path = "/oauth2/v0/token"
+        try:
+            response = self._post(self._url, data={"grant_type": "client_credentials", "scope": self._scope},
+                                  auth=self._credentials, timeout=self._timeout, allow_redirects=False)
+        except requests.RequestException as err:
+            raise TransientError(f"token request failed: {type(err).__name__}", method="POST", path=path) from None
+        self.fetched += 1
+        status = response.status_code
+        if status in (429, 500, 502, 503, 504):
+            raise TransientError("token endpoint busy", method="POST", path=path, status=status)
+        body = _json(response)
+        if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            error = body.get("error") if isinstance(body, dict) else None
+            detail = body.get("error_description") if isinstance(body, dict) else None
+            hint = {
+                401: "check client_id and client_secret (the kit does not retry: Accelo locks out an address "
+                     "after 100 failed logins)",
+                400: "the token request was refused",
+            }.get(status, "unexpected answer from the token endpoint; check deployment/base_url")
+            retry_after = response.headers.get("Retry-After")
+            if retry_after:
+                hint += f"; locked out, retry after {retry_after} s"
+            text = f"authentication failed: {hint}" + (f" ({detail})" if detail else "")
+            raise AuthenticationError(text, method="POST", path=path, status=status, meta_status=error)
+        self.deployment = body.get("deployment")
+        lifetime = _seconds(body.get("expires_in"))
+        log.debug("token obtained for deployment %s, lifetime %.0f s", self.deployment, lifetime)
+        return str(body["access_token"]), lifetime
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _seconds(value: Any) -> float:
+    """`expires_in` arrives as "2592000" or 2592000 (UNCONFIRMED); anything else means the documented default."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_LIFETIME_S
+    return seconds if seconds > 0 else DEFAULT_LIFETIME_S

@@ -1,0 +1,136 @@
+"""The deployment's hourly request budget, shared by every thread of the process (accelo-api.md §5).
+
+The server's `X-RateLimit-*` headers are the truth (other integrations spend the same deployment); the budget
+lets a request go only if, counting every request already in flight, `Remaining` stays at or above the reserve.
+When the window is spent, or after a 429, everyone waits for the reset on the server's clock, then one probe
+request learns the new `Remaining` before the others follow.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .servertime import ServerClock
+
+UNKNOWN_RESET_WAIT_S = 10
+WaitListener = Callable[[float, str], None]  # (seconds, reason) before a wait starts
+
+
+@dataclass(frozen=True)
+class BudgetStats:
+    requests: int
+    retries: int
+    throttled: int  # 429s received
+    waited_s: float  # time requests spent held back by the budget
+    limit: int | None
+    remaining: int | None
+    reset: float | None  # server unix time
+    reserve: int | None
+
+
+class RateBudget:
+    def __init__(self, clock: ServerClock, reserve: int | None = None) -> None:
+        self.clock = clock
+        self.configured_reserve = reserve
+        self._cond = threading.Condition()
+        self.limit: int | None = None
+        self.remaining: int | None = None  # None: unknown, the next request is a lone probe
+        self.reset: float | None = None
+        self.in_flight = 0
+        self._resume_at: float | None = None  # Retry-After, server time
+        self.requests = self.retries = self.throttled = 0
+        self.waited_s = 0.0
+        self.listeners: list[WaitListener] = []
+
+    @property
+    def reserve(self) -> int:
+        if self.limit is None:
+            return self.configured_reserve or 0
+        wanted = self.limit // 10 if self.configured_reserve is None else self.configured_reserve
+        return max(0, min(wanted, self.limit - 1))  # a reserve of the whole limit would stop us for good
+
+    # -- the gate ------------------------------------------------------------------------------------------
+    def acquire(self) -> None:
+        """Block until one more request fits the budget, then count it as in flight."""
+        started = time.monotonic()
+        announced = False
+        with self._cond:
+            while True:
+                delay = self._blocked_for()
+                if delay == 0:
+                    break
+                if delay is not None and delay > 0.5 and not announced:
+                    announced = True
+                    for listener in self.listeners:
+                        listener(delay, "rate limit window")
+                self._cond.wait(timeout=None if delay is None else min(delay, 5.0))
+            self.in_flight += 1
+            self.requests += 1
+        held = time.monotonic() - started
+        if held > 0.001:
+            with self._cond:
+                self.waited_s += held
+
+    def _blocked_for(self) -> float | None:
+        """0 to go now, seconds to wait for the server's clock, or None to wait for a response."""
+        now = self.clock.now()
+        if self._resume_at is not None:
+            if now < self._resume_at:
+                return self._resume_at - now
+            self._resume_at = None
+        if self.remaining is not None and self.reset is not None and now >= self.reset:
+            self.remaining = None  # the window has turned: what we knew is stale
+        if self.remaining is None:
+            return 0 if self.in_flight == 0 else None
+        if self.remaining - self.in_flight - 1 >= self.reserve:
+            return 0
+        if self.in_flight:
+            return None  # their answers may change what we know; wake on release
+        return max(0.01, (self.reset or now) - now)
+
+    def release(self, headers: Mapping[str, str] | None, status: int | None) -> None:
+        """Account for a finished request: its headers (if it got any) update what we know of the window."""
+        with self._cond:
+            self.in_flight -= 1
+            if headers is not None:
+                self._learn(headers, throttled=status == 429)
+            self._cond.notify_all()
+
+    def count_retry(self) -> None:
+        with self._cond:
+            self.retries += 1
+
+    def _learn(self, headers: Mapping[str, str], throttled: bool) -> None:
+        limit, remaining, reset = (_int(headers.get(h)) for h in
+                                   ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
+        if throttled:
+            self.throttled += 1
+            remaining = 0
+            retry_after = _int(headers.get("Retry-After"))
+            if retry_after is None and _int(headers.get("X-RateLimit-Reset")) is None:
+                retry_after = UNKNOWN_RESET_WAIT_S  # nothing says when: wait a while rather than spin
+            if retry_after:
+                self._resume_at = self.clock.now() + retry_after
+        if limit is not None:
+            self.limit = limit
+        if remaining is None or reset is None:
+            return
+        # answers overtake each other: a later reset is newer news; within one reset, less remaining is newer
+        if self.reset is None or self.remaining is None or reset > self.reset or (
+                reset == self.reset and remaining < self.remaining):
+            self.reset, self.remaining = float(reset), remaining
+
+    def stats(self) -> BudgetStats:
+        with self._cond:
+            return BudgetStats(self.requests, self.retries, self.throttled, self.waited_s, self.limit,
+                               self.remaining, self.reset, self.reserve if self.limit is not None else None)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None

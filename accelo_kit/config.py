@@ -1,0 +1,280 @@
+"""One settings object for the CLI, the notebooks and connector.py, from configuration.json, the environment or
+keyword arguments (contract.md, Configuration keys). Everything is validated before any network call, every
+problem is reported at once, and the secret never appears in repr, str or errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .entities import ENTITIES
+from .errors import ConfigError
+
+ENV_KEYS = {
+    "deployment": "ACCELO_DEPLOYMENT",
+    "client_id": "ACCELO_CLIENT_ID",
+    "client_secret": "ACCELO_CLIENT_SECRET",
+    "base_url": "ACCELO_BASE_URL",
+}
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+ACCELO_HOST = re.compile(r"([a-z0-9-]+)(?:\.api)?\.accelo\.com\.?")
+LOOPBACK_NAMES = frozenset({"localhost"})
+MAX_THREADS = 32
+DEPLOYMENT_HELP = (
+    "a deployment is the first label of your Accelo address: 'acme' for acme.accelo.com "
+    "(letters, digits and hyphens only)"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with `Settings.load(...)`, `from_mapping` or `from_env`."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    deployment: str | None = None
+    base_url: str | None = None  # scheme://host[:port], no path
+    # 8 threads: Accelo asks for "a reasonable number" of concurrent calls, and at ~100 ms a request 8 threads
+    # already spend the hourly 5,000 in about a minute; more threads only shorten bursts.
+    threads: int = 8
+    scope: str = "read(all)"
+    request_timeout: float = 30.0
+    budget_reserve: int | None = None  # None: 10% of the server's advertised limit
+    entities: tuple[str, ...] = tuple(ENTITIES)
+    start_date: date | None = None
+    overlap_seconds: int = 300
+    max_attempts: int = 8  # per request, retriable errors only
+    max_retry_wait: float = 600.0  # seconds of backoff per request before giving up (429 waits not included)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.client_id:
+            problems.append("client_id is required")
+        if not self.client_secret:
+            problems.append("client_secret is required")
+        if self.deployment is None and self.base_url is None:
+            problems.append("deployment is required (or base_url for a simulator or test server)")
+        if problems:
+            raise ConfigError(problems)
+
+    # -- derived -------------------------------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        return self.base_url or f"https://{self.deployment}.api.accelo.com"
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.origin}/api/v0"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.origin}/oauth2/v0/token"
+
+    @property
+    def target(self) -> str:
+        """What a sync state belongs to: the deployment, or the base_url where the API lives."""
+        return self.base_url or f"deployment:{self.deployment}"
+
+    def __str__(self) -> str:
+        return f"accelo-kit settings for {self.target} (client_id {self.client_id}, {self.threads} threads)"
+
+    # -- construction --------------------------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """From a configuration.json-style mapping: every value a string (Fivetran's rule), unknown keys refused."""
+        problems: list[str] = []
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            problems.append(f"unknown key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        parsed: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name not in known or raw is None or (isinstance(raw, str) and raw.strip() == ""):
+                continue
+            if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+                problems.append(f"{name} must be a string, got {type(raw).__name__}")
+                continue
+            try:
+                parsed[name] = _PARSERS.get(name, _text)(str(raw).strip())
+            except ValueError as err:
+                problems.append(f"{name}: {err}")
+        for required in ("client_id", "client_secret"):
+            if required not in parsed:
+                problems.append(f"{required} is required")
+        if "deployment" not in parsed and "base_url" not in parsed:
+            problems.append("deployment is required (or base_url for a simulator or test server)")
+        if problems:
+            raise ConfigError(problems)
+        return cls(**parsed)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.from_mapping(env_values(environ))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
+             **overrides: Any) -> Settings:
+        """configuration.json (if given), then ACCELO_* environment variables fill gaps, then keyword overrides."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            values.update(read_configuration(path))
+        for key, value in env_values(environ).items():
+            values.setdefault(key, value)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping({k: v if isinstance(v, str) else _unparse(v) for k, v in values.items()})
+
+
+def env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    return {key: environ[var] for key, var in ENV_KEYS.items() if environ.get(var)}
+
+
+def read_configuration(path: str | os.PathLike[str]) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"configuration file {file} does not exist"]) from None
+    except json.JSONDecodeError as err:
+        raise ConfigError([f"configuration file {file} is not valid JSON (line {err.lineno})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"configuration file {file} must hold a JSON object"])
+    return data
+
+
+def _unparse(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# -- per-key parsers: each takes the stripped string and returns the typed value or raises ValueError ----------
+def _text(raw: str) -> str:
+    return raw
+
+
+def parse_deployment(raw: str) -> str:
+    """`acme`, `acme.accelo.com`, `https://acme.api.accelo.com/` → `acme`; anything that could steer the host
+    elsewhere is refused before a request is made."""
+    text = raw.lower()
+    if re.search(r"\s", text):
+        raise ValueError(f"{raw!r} contains spaces; {DEPLOYMENT_HELP}")
+    host = text
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme not in {"http", "https"} or parts.username or parts.query or parts.fragment \
+                or parts.path not in {"", "/"} or parts.port:
+            raise ValueError(f"{raw!r} is not a deployment; {DEPLOYMENT_HELP}")
+        host = parts.hostname or ""
+    elif text.endswith("/"):
+        host = text[:-1]
+    match = ACCELO_HOST.fullmatch(host)
+    label = match.group(1) if match else host
+    if not DNS_LABEL.fullmatch(label):
+        raise ValueError(f"{raw!r} is not a deployment; {DEPLOYMENT_HELP}")
+    return label
+
+
+def parse_base_url(raw: str) -> str:
+    """`scheme://host[:port]`; a trailing `/api/v0` is dropped; plain http only for loopback hosts."""
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{raw!r} must look like https://host[:port]")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"{raw!r} must not carry credentials, a query or a fragment")
+    path = parts.path.rstrip("/")
+    if path not in {"", "/api/v0"}:
+        raise ValueError(f"{raw!r} must not have a path (the kit adds /api/v0 and /oauth2/v0 itself)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{raw!r} has an invalid port") from None
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(f"{raw!r}: plain http is only allowed for loopback hosts; use https")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not value > 0:
+        raise ValueError(f"{raw!r} must be positive")
+    return value
+
+
+def parse_entities(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ENTITIES]
+    if unknown:
+        raise ValueError(f"unknown entit{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                         f"known: {', '.join(ENTITIES)}")
+    if not names:
+        raise ValueError("name at least one entity")
+    return names
+
+
+def parse_start_date(raw: str) -> date:
+    try:
+        day = date.fromisoformat(raw[:10]) if len(raw) >= 10 else date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an ISO date like 2024-01-31") from None
+    if datetime(day.year, day.month, day.day, tzinfo=timezone.utc) > datetime.now(timezone.utc):
+        raise ValueError(f"{raw} is in the future")
+    return day
+
+
+def parse_scope(raw: str) -> str:
+    if not re.fullmatch(r"(?:(?:read|write)\([a-z_,]+\)(?:,(?!$)|$))+", raw):
+        raise ValueError(f"{raw!r} is not a scope like read(all) or read(companies,jobs)")
+    return raw
+
+
+_PARSERS = {
+    "deployment": parse_deployment,
+    "base_url": parse_base_url,
+    "threads": _bounded_int(1, MAX_THREADS),
+    "scope": parse_scope,
+    "request_timeout": _positive_float,
+    "budget_reserve": _bounded_int(0, 1_000_000),
+    "entities": parse_entities,
+    "start_date": parse_start_date,
+    "overlap_seconds": _bounded_int(0, 7 * 86_400),
+    "max_attempts": _bounded_int(1, 100),
+    "max_retry_wait": _positive_float,
+}

@@ -1,0 +1,147 @@
+"""Accelo's wire strings to Python values, exactly: int, Decimal, aware UTC datetime, bool, str.
+
+Accelo sends every scalar as a string (accelo-api.md §4). A value that does not parse becomes None and is counted
+per entity and field: a bad input must never turn into a plausible wrong number.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+Converter = Callable[[Any], Any]
+
+
+class Invalid(ValueError):
+    """Raised by a converter for a value it cannot represent; the row converter turns it into None and a count."""
+
+
+_INT = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+TRUE_WORDS = frozenset({"yes", "1", "true", "y", "t"})
+FALSE_WORDS = frozenset({"no", "0", "false", "n", "f"})
+# timestamps beyond this are not dates Accelo would send (year 9999); they would overflow datetime anyway
+MAX_TIMESTAMP = 253_402_300_799
+
+
+def _text(value: Any) -> str | None:
+    """None and empty strings are unset; a str, int or (for ids) JSON number is taken as its text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise Invalid(f"unexpected boolean {value!r}")
+    if isinstance(value, (int, str)):
+        text = str(value).strip()
+        return text or None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise Invalid(f"unexpected {type(value).__name__}")
+
+
+def to_int(value: Any) -> int | None:
+    text = _text(value)
+    if text is None:
+        return None
+    if not _INT.fullmatch(text):
+        raise Invalid(f"not an integer: {text!r}")
+    return int(text)
+
+
+def to_link(value: Any) -> int | None:
+    """A linked field: its id, whether sent bare (`"12"`) or expanded (`{"id": "12", ...}`)."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return to_int(value)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, float):
+        raise Invalid("money must not arrive as a binary float")
+    text = _text(value)
+    if text is None:
+        return None
+    if not _DECIMAL.fullmatch(text):
+        raise Invalid(f"not a decimal: {text!r}")
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern already excludes these
+        raise Invalid(f"not a decimal: {text!r}") from None
+
+
+def to_timestamp(value: Any) -> datetime | None:
+    """Unix seconds to an aware UTC datetime; `"0"` is Accelo's other way of saying unset."""
+    number = to_int(value)
+    if number is None or number == 0:
+        return None
+    if not 0 < number <= MAX_TIMESTAMP:
+        raise Invalid(f"timestamp out of range: {number}")
+    return datetime.fromtimestamp(number, tz=timezone.utc)
+
+
+def to_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = _text(value)
+    if text is None:
+        return None
+    lowered = text.lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise Invalid(f"not a boolean: {text!r}")
+
+
+def to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise Invalid(f"unexpected {type(value).__name__} for text")
+
+
+CONVERTERS: dict[str, Converter] = {
+    "int": to_int,
+    "link": to_link,
+    "decimal": to_decimal,
+    "timestamp": to_timestamp,
+    "bool": to_bool,
+    "str": to_str,
+}
+
+
+class RowConverter:
+    """Converts rows of one entity. Built once per entity: the per-field choice is made here, not per value.
+
+    `problems` counts bad values per field; `summary()` gives the one line a run reports.
+    """
+
+    def __init__(self, entity: str, columns: Iterable[tuple[str, str]]) -> None:
+        self.entity = entity
+        self._plan: list[tuple[str, Converter]] = [(name, CONVERTERS[kind]) for name, kind in columns]
+        self.problems: collections.Counter[str] = collections.Counter()
+
+    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, convert in self._plan:
+            raw = row.get(name)
+            try:
+                out[name] = convert(raw)
+            except Invalid:
+                out[name] = None
+                self.problems[name] += 1
+        return out
+
+    def summary(self) -> str:
+        if not self.problems:
+            return ""
+        fields = ", ".join(f"{name} ×{count}" for name, count in sorted(self.problems.items()))
+        return f"{self.entity}: {sum(self.problems.values())} values could not be converted and were set to null ({fields})"
