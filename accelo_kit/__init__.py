@@ -2,10 +2,10 @@
 
 __version__ = "0.1.0"
 
-from .client import AcceloClient  # noqa: E402
-from .config import Settings  # noqa: E402
-from .entities import ENTITIES, Entity  # noqa: E402
-from .errors import (  # noqa: E402
+from .client import AcceloClient
+from .config import Settings
+from .entities import ENTITIES, Entity
+from .errors import (
     AcceloError,
     AuthenticationError,
     ConfigError,

@@ -39,7 +39,8 @@ class TokenProvider:
         self.deployment: str | None = None
 
     def __repr__(self) -> str:
-        return f"TokenProvider({self._url}, client_id={self._credentials[0]!r}, token={'set' if self._token else 'none'})"
+        state = "set" if self._token else "none"
+        return f"TokenProvider({self._url}, client_id={self._credentials[0]!r}, token={state})"
 
     def token(self) -> str:
         current = self._token

@@ -144,4 +144,5 @@ class RowConverter:
         if not self.problems:
             return ""
         fields = ", ".join(f"{name} ×{count}" for name, count in sorted(self.problems.items()))
-        return f"{self.entity}: {sum(self.problems.values())} values could not be converted and were set to null ({fields})"
+        total = sum(self.problems.values())
+        return f"{self.entity}: {total} values could not be converted and were set to null ({fields})"

@@ -246,13 +246,13 @@ class _Run:
             if work.top:
                 scan.probing = False
                 bottom = min(ids) if len(rows) == limit else None
-                keep = [row for row, i in zip(rows, ids) if i > target.lo]
+                keep = [row for row, i in zip(rows, ids, strict=True) if i > target.lo]
                 keep.reverse()  # ascending, like every other page
                 target.hi = max(target.lo, bottom - 1) if bottom is not None else target.lo
             else:
                 target.busy = False
                 hi = target.hi
-                keep = [row for row, i in zip(rows, ids) if hi is None or i <= hi]
+                keep = [row for row, i in zip(rows, ids, strict=True) if hi is None or i <= hi]
                 if ids:
                     target.lo = max(target.lo, ids[-1])  # a top probe must not repeat what this page gave
                 if len(rows) < limit:
