@@ -97,9 +97,11 @@ class Settings:
         if unknown:
             problems.append(f"unknown key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         parsed: dict[str, Any] = {}
+        given: set[str] = set()
         for name, raw in values.items():
             if name not in known or raw is None or (isinstance(raw, str) and raw.strip() == ""):
                 continue
+            given.add(name)
             if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
                 problems.append(f"{name} must be a string, got {type(raw).__name__}")
                 continue
@@ -108,12 +110,13 @@ class Settings:
             except ValueError as err:
                 problems.append(f"{name}: {err}")
         for required in ("client_id", "client_secret"):
-            if required not in parsed:
+            if required not in given:
                 problems.append(f"{required} is required")
-        if "deployment" not in parsed and "base_url" not in parsed:
+        if not given & {"deployment", "base_url"}:
             problems.append("deployment is required (or base_url for a simulator or test server)")
         if problems:
-            raise ConfigError(problems)
+            secret = str(values.get("client_secret") or "")
+            raise ConfigError([p.replace(secret, "***") if len(secret) >= 4 else p for p in problems])
         return cls(**parsed)
 
     @classmethod
@@ -220,7 +223,7 @@ def _bounded_int(low: int, high: int) -> Any:
         try:
             value = int(raw)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a whole number") from None
+            raise ValueError(f"must be a whole number from {low} to {high}") from None
         if not low <= value <= high:
             raise ValueError(f"{value} is outside {low}..{high}")
         return value
@@ -232,7 +235,7 @@ def _positive_float(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{raw!r} is not a number") from None
+        raise ValueError("must be a number of seconds") from None
     if not value > 0:
         raise ValueError(f"{raw!r} must be positive")
     return value

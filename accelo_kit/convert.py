@@ -20,8 +20,8 @@ class Invalid(ValueError):
     """Raised by a converter for a value it cannot represent; the row converter turns it into None and a count."""
 
 
-_INT = re.compile(r"[+-]?\d+")
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 TRUE_WORDS = frozenset({"yes", "1", "true", "y", "t"})
 FALSE_WORDS = frozenset({"no", "0", "false", "n", "f"})
 # timestamps beyond this are not dates Accelo would send (year 9999); they would overflow datetime anyway
