@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from .data import Row, Tables, generate, money
+from .data import DAY, Row, Tables, generate, money
 from .schema import LISTABLE, RESOURCES
 from .settings import SimSettings
 
@@ -37,6 +37,8 @@ class Store:
         self.order: dict[str, list[int]] = {name: sorted(self.tables[name]) for name in LISTABLE}
         self._high_water = {name: (ids[-1] if ids else 0) for name, ids in self.order.items()}
         self._rng = random.Random(settings.seed ^ 0x5EED)
+        numbers = [int(r["invoice_number"]) for r in self.tables["invoices"].values() if r["invoice_number"]]
+        self._invoice_number = max(numbers, default=1000)
 
     # -- reading -------------------------------------------------------------------------------------------
     def truth(self, resource: str) -> list[Row]:
@@ -77,13 +79,7 @@ class Store:
                 self._high_water[resource] += self._rng.choice((1, 1, 2, 5))
                 new_id = self._high_water[resource]
                 row["id"] = str(new_id)
-                for name in ("date_created", "date_modified", "date_raised"):
-                    if name in row:
-                        row[name] = stamp
-                if resource == "invoices":
-                    row["outstanding"] = money(Decimal(row["amount"]) + Decimal(row["tax"]))
-                if resource == "payments":
-                    self._aim_payment(row)
+                self._freshen(resource, row, int(stamp))
                 row.update(overrides)
                 table[new_id] = row
                 self.order[resource].append(new_id)
@@ -98,6 +94,9 @@ class Store:
         with self.lock:
             stamp = str(self._now() if at is None else at)
             chosen = self._choose(resource, ids, count)
+            too_early = [i for i in chosen if int(self.tables[resource][i].get("date_created") or 0) > int(stamp)]
+            if too_early:
+                raise ValueError(f"{resource} {too_early} were created after {stamp}: a modification cannot precede it")
             editable = EDITABLE[resource]
             for row_id in chosen:
                 row = self.tables[resource][row_id]
@@ -126,6 +125,37 @@ class Store:
                 if resource == "payments":
                     self._settle_invoice(int(row["against_id"]), stamp)
             return chosen
+
+    def _freshen(self, resource: str, row: Row, stamp: int) -> None:
+        """Make a copied row a new one: its own dates, numbers and receipt, nothing it could not have yet."""
+        new_id = int(row["id"])
+        for name in ("date_created", "date_modified", "date_raised"):
+            if name in row:
+                row[name] = str(stamp)
+        for name in ("date_last_interacted", "date_actioned", "date_commenced", "date_started", "date_completed"):
+            if name in row:
+                row[name] = None
+        if "date_due" in row:
+            row["date_due"] = str(stamp + 30 * DAY)
+        if "custom_id" in row:
+            row["custom_id"] = f"{resource[0].upper()}{new_id:05d}"
+        if resource == "invoices":
+            self._invoice_number += 1
+            row["invoice_number"] = str(self._invoice_number)
+            row["subject"] = f"Invoice {self._invoice_number}"
+            row["outstanding"] = money(Decimal(row["amount"]) + Decimal(row["tax"]))
+        elif resource == "payments":
+            self._aim_payment(row)
+            receipts = self.tables["payment_receipts"]
+            receipt_id = max(receipts, default=0) + 1
+            receipts[receipt_id] = {"id": str(receipt_id), "amount": row["amount"], "date_created": str(stamp),
+                                    "reference": f"R{receipt_id:06d}"}
+            row["receipt_id"] = row["payment_receipt"] = str(receipt_id)
+        elif resource == "jobs":
+            row.update(standing="pending", status="1", paused="0")
+        elif resource == "prospects":
+            row.update(standing="pending", status="1", success="no", won_by_id=None, cancelled_by_id=None,
+                       abandoned_by_id=None)
 
     def _aim_payment(self, payment: Row) -> None:
         """Point a new payment at an invoice that still owes money, for no more than it owes."""
