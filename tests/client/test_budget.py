@@ -69,10 +69,11 @@ def test_429_storm_is_waited_out_and_every_row_arrives_once() -> None:
         entries = sim.log.entries("/api/v0")
         throttled = [e for e in entries if e.status == 429]
         assert throttled and client.stats().throttled == len(throttled)
-        # after a 429 nothing is sent until the window the 429 named has reset
+        # after a 429 nothing new is sent until the reset the 429 named (whole seconds, on the server's clock);
+        # requests already in flight when the 429 was served arrive within a few milliseconds and are let be
         for hit in throttled:
             reset = math.ceil((math.floor(hit.started / 0.5) + 1) * 0.5)
-            too_soon = [e for e in entries if hit.started < e.started < reset - 1.0]
+            too_soon = [e for e in entries if hit.started + 0.05 < e.started < reset - 0.01]
             assert not too_soon, f"{len(too_soon)} requests sent before the window reset"
 
 
