@@ -27,10 +27,14 @@ class Lockout:
     """N failed logins from one address within a window lock it out; any attempt while locked restarts the timer."""
 
     def __init__(self, threshold: int, window_s: float, duration_s: float) -> None:
-        self.threshold, self.window_s, self.duration_s = threshold, window_s, duration_s
         self._lock = threading.Lock()
+        self.configure(threshold, window_s, duration_s)
         self._failures: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}
+
+    def configure(self, threshold: int, window_s: float, duration_s: float) -> None:
+        with self._lock:
+            self.threshold, self.window_s, self.duration_s = threshold, window_s, duration_s
 
     def check(self, address: str, now: float) -> None:
         with self._lock:

@@ -60,6 +60,11 @@ class Faults:
             else:
                 self._odds[kind] = (probability, re.compile(path))
 
+    def reseed(self, seed: int) -> None:
+        """Restart the random faults' generator, so a run can be replayed from here."""
+        with self._lock:
+            self._rng = random.Random(seed)
+
     def clear(self) -> None:
         with self._lock:
             self._script.clear()

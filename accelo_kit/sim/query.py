@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from .data import Row
@@ -51,6 +51,11 @@ def parse_calls(text: str) -> list[Call]:
             pos += 1
         return text[start:pos].strip()
 
+    def separator() -> None:  # blanks may follow a ')' as they may precede a name
+        nonlocal pos
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+
     def item(depth: int) -> Call | str:
         nonlocal pos
         word = value("(),")
@@ -64,12 +69,15 @@ def parse_calls(text: str) -> list[Call]:
                 return call
             while True:
                 call.args.append(item(depth + 1))
+                separator()
                 if pos >= len(text):
                     raise ApiError.invalid(f"missing ')' in {text!r}")
                 if text[pos] == ")":
                     pos += 1
                     return call
-                pos += 1  # ','
+                if text[pos] != ",":
+                    raise ApiError.invalid(f"unexpected {text[pos]!r} at {pos} in {text!r}")
+                pos += 1
         if depth == 0:
             return Call(word, [])
         return word
@@ -79,6 +87,7 @@ def parse_calls(text: str) -> list[Call]:
         assert isinstance(parsed, Call)
         if parsed.name:
             calls.append(parsed)
+        separator()
         if pos < len(text):
             if text[pos] != ",":
                 raise ApiError.invalid(f"unexpected {text[pos]!r} at {pos} in {text!r}")
@@ -130,6 +139,10 @@ def compile_filter(spec: ResourceSpec, call: Call, nested: bool = False) -> Pred
     if name in {"_OR", "_AND"}:
         if nested and name == "_OR":
             raise ApiError.invalid("_OR cannot be nested")
+        if nested and name == "_AND" and any(isinstance(a, Call) and a.name in {"_OR", "_AND"} for a in call.args):
+            raise ApiError.invalid("a nested _AND cannot hold another _AND or _OR")
+        if name == "_OR" and sum(isinstance(a, Call) and a.name == "_AND" for a in call.args) > 1:
+            raise ApiError.invalid("_OR takes at most one nested _AND")
         parts = [compile_filter(spec, _as_call(arg), nested=True) for arg in call.args]
         if name == "_OR":
             return lambda row: any(p(row) for p in parts)
@@ -157,10 +170,11 @@ def compile_filter(spec: ResourceSpec, call: Call, nested: bool = False) -> Pred
                 return value is not None and c(value, b)
 
             return ranged
+    if any(isinstance(arg, Call) for arg in call.args):  # `against(company(32))`: no `against` field needed
+        negate = name.endswith("_not") and f"{name[:-4]}_id" in spec.by_name
+        return _object_filter(spec, name[:-4] if negate else name, call, negate)
     negate = name.endswith("_not") and name[:-4] in spec.by_name
     target = _field(spec, name[:-4] if negate else name, name)
-    if any(isinstance(arg, Call) for arg in call.args):
-        return _object_filter(spec, target.name, call, negate)
     wanted = {_argument(spec, target, arg) for arg in call.args}
 
     def basic(row: Row) -> bool:
@@ -254,7 +268,8 @@ def _id_bounds(named: dict[str, Call]) -> tuple[Decimal | None, Decimal | None]:
         low = max(low_inclusive - 1, low) if low is not None else low_inclusive - 1
     high = bound("id_less_than_or_equal")
     high_exclusive = bound("id_less_than")
-    if high_exclusive is not None:
+    if high_exclusive is not None:  # ids are whole: `id < 10.5` keeps id 10, so round the bound up first
+        high_exclusive = high_exclusive.to_integral_value(rounding=ROUND_CEILING)
         high = min(high_exclusive - 1, high) if high is not None else high_exclusive - 1
     return low, high
 

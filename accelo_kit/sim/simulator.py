@@ -21,6 +21,7 @@ from .settings import SimSettings
 from .store import Store
 
 RATE_FIELDS = ("rate_limit", "rate_window_s", "rate_window")
+LOCKOUT_FIELDS = ("lockout_threshold", "lockout_window_s", "lockout_s")
 
 
 class Simulator:
@@ -104,6 +105,11 @@ class Simulator:
             self.rate = RateLimiter(self.settings.rate_limit, self.settings.rate_window_s, self.settings.rate_window)
         if "workers" in changes:
             self.workers = threading.BoundedSemaphore(self.settings.workers)
+        if any(name in changes for name in LOCKOUT_FIELDS):  # keeps the failures and lockouts already counted
+            self.tokens.lockout.configure(self.settings.lockout_threshold, self.settings.lockout_window_s,
+                                          self.settings.lockout_s)
+        if "fault_seed" in changes:
+            self.faults.reseed(self.settings.fault_seed)
 
     # -- behaviour the server asks for ---------------------------------------------------------------------
     def service_time(self, rows: int) -> float:
