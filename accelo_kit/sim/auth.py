@@ -138,3 +138,12 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 def _valid_scope(scope: str) -> bool:
     """`read(all)`, `write(all)`, `read(companies,jobs)`, several separated by commas outside parentheses."""
     return re.fullmatch(r"(?:(?:read|write)\([a-z_,]+\)(?:,(?!$)|$))+", scope) is not None
+
+
+def scope_allows(scope: str, resource: str) -> bool:
+    """`read(all)` reads everything; `read(companies,jobs)` only those resources."""
+    for match in re.finditer(r"(read|write)\(([a-z_,]+)\)", scope):
+        names = match.group(2).split(",")
+        if "all" in names or resource in names:
+            return True
+    return False

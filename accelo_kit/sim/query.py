@@ -221,7 +221,9 @@ class ListQuery:
     offset: int
 
 
-def parse_list_query(resource: str, params: dict[str, str], *, over_limit: str, unknown_field: str) -> ListQuery:
+def parse_list_query(resource: str, params: dict[str, str], *, over_limit: str, unknown_field: str,
+                     paged: bool = True) -> ListQuery:
+    """`paged=False` for /count, which ignores `_limit`, `_page`, `_offset` and `_fields`."""
     spec = RESOURCES[resource]
     named: dict[str, Call] = {}
     for call in parse_calls(params.get("_filters", "")):  # the last of two same-named filters wins
@@ -245,9 +247,9 @@ def parse_list_query(resource: str, params: dict[str, str], *, over_limit: str, 
         order=order,
         id_low=id_low,
         id_high=id_high,
-        projection=parse_fields(spec, params.get("_fields", ""), unknown_field),
-        limit=_limit(params, over_limit),
-        offset=_offset(params),
+        projection=parse_fields(spec, params.get("_fields", ""), unknown_field) if paged else [],
+        limit=_limit(params, over_limit) if paged else 0,
+        offset=_offset(params) if paged else 0,
     )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import query
+from .auth import scope_allows
 from .errors import ApiError
 from .log import LogEntry
 from .schema import LISTABLE, RESOURCES
@@ -39,10 +40,11 @@ class Answer:
     """A finished response, before the transport decides how (or whether) to send it."""
 
     def __init__(self, status: int, body: bytes, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None, rows: int | None = None) -> None:
+                 headers: dict[str, str] | None = None, rows: int | None = None, proxy: bool = False) -> None:
         self.status, self.body, self.content_type = status, body, content_type
         self.headers = headers or {}
         self.rows = rows
+        self.proxy = proxy  # an error page from a proxy in front of the API: no Accelo headers
 
 
 def envelope(response: Any, status: str = "ok", message: str = "", http_status: int = 200) -> Answer:
@@ -143,7 +145,8 @@ class Handler(BaseHTTPRequestHandler):
         wait_s = service_s = 0.0
         if answer is None:
             answer, wait_s, service_s = self._serve(sim, path, params, body, headers, address, arrived, fault)
-        answer.headers.update(extra)
+        if not answer.proxy:
+            answer.headers.update(extra)
         if is_api and answer.content_type == "application/json" and params.get("_suppress_http_status") in TRUE:
             # Accelo's escape hatch, 429 included (an HTML proxy page keeps its status); the kit must never send
             # it, and the request log shows the params so a test can prove that
@@ -177,18 +180,18 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError.invalid("_method is not supported by the simulator (it can turn a GET into a DELETE)")
             if self.command != "GET":
                 raise ApiError.invalid(f"{self.command} is not supported by the simulator: it is read-only")
-            sim.tokens.authenticate(headers, address, arrived)
+            token = sim.tokens.authenticate(headers, address, arrived)
             if fault == "not_ok":
                 return envelope(None, "server_error", "simulated failure reported on HTTP 200")
             if fault in {"502", "503", "504"}:
                 code = int(fault)
                 page = PROXY_PAGE.format(code=code, reason=HTTPStatus(code).phrase).encode()
-                return Answer(code, page, "text/html")
+                return Answer(code, page, "text/html", proxy=True)
             if fault == "500":
                 return envelope(None, "server_error", "simulated internal error", http_status=500)
             if fault == "garbage":
                 return Answer(200, b"<html><body>Service temporarily unavailable</body></html>", "text/html")
-            answer = self._api(sim, path[len(API):].strip("/"), params)
+            answer = self._api(sim, path[len(API):].strip("/"), params, token.scope)
         except ApiError as err:
             if path == TOKEN_PATH:
                 body_ = json.dumps({"error": err.meta_status, "error_description": err.message}).encode()
@@ -198,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
             answer.headers.update(err.headers)
         return answer
 
-    def _api(self, sim: Simulator, rest: str, params: dict[str, str]) -> Answer:
+    def _api(self, sim: Simulator, rest: str, params: dict[str, str], scope: str) -> Answer:
         parts = rest.split("/") if rest else []
         if parts == ["tokeninfo"]:
             token_info = sim.token_info(self.headers.get("Authorization", ""))
@@ -206,6 +209,8 @@ class Handler(BaseHTTPRequestHandler):
         if not parts or parts[0] not in LISTABLE or len(parts) > 2:
             return self._unknown_path(sim, API + rest)
         resource = parts[0]
+        if not scope_allows(scope, resource):
+            raise ApiError(403, "invalid_permission", f"the token's scope {scope} does not allow reading {resource}")
         variants = sim.settings
         spec = RESOURCES[resource]
         with sim.store.lock:
@@ -219,7 +224,8 @@ class Handler(BaseHTTPRequestHandler):
                 answer.rows = len(rendered)
                 return answer
             if parts[1] == "count":
-                parsed = query.parse_list_query(resource, params, over_limit="cap", unknown_field="ignore")
+                parsed = query.parse_list_query(resource, params, over_limit="cap", unknown_field="ignore",
+                                                paged=False)
                 total = query.count(parsed, table, order)
                 return envelope({"count": total if variants.count_type == "number" else str(total)})
             if not parts[1].isdigit() or int(parts[1]) not in table:

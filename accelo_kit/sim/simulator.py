@@ -21,6 +21,7 @@ from .settings import SimSettings
 from .store import Store
 
 RATE_FIELDS = ("rate_limit", "rate_window_s", "rate_window")
+DATA_FIELDS = frozenset({"seed", "scale", "sizes", "id_layout", "anchor"})
 LOCKOUT_FIELDS = ("lockout_threshold", "lockout_window_s", "lockout_s")
 
 
@@ -97,7 +98,13 @@ class Simulator:
         return {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret}
 
     def set(self, **changes: Any) -> None:
-        """Change settings while serving (a variant switch, the latency, the rate limit...)."""
+        """Change settings while serving (a variant switch, the latency, the rate limit...).
+
+        Data settings are refused: the tables were generated once, and changing the seed under them would lie.
+        """
+        frozen = sorted(set(changes) & DATA_FIELDS)
+        if frozen:
+            raise ValueError(f"{', '.join(frozen)} shape the generated data: start a new Simulator to change them")
         self.settings = self.settings.replace(**changes)
         self.tokens.settings = self.settings
         self.renderer.unset_date = self.settings.unset_date

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from accelo_kit import AcceloClient, AuthenticationError, RequestError, RetriesExhausted, Settings
+from accelo_kit import (
+    AcceloClient,
+    AuthenticationError,
+    PermissionDenied,
+    RequestError,
+    RetriesExhausted,
+    Settings,
+)
 from accelo_kit.sim import Simulator
 from tests.conftest import SMALL_SIZES
 
@@ -253,10 +260,19 @@ def test_400_is_fatal_at_once(sim: Simulator) -> None:
     assert len(sim.log.entries("/api/v0/companies")) == 1
 
 
+def test_403_is_fatal_at_once(sim: Simulator) -> None:
+    with client_for(sim, scope="read(companies)") as client:
+        assert client.count("companies") > 0
+        with pytest.raises(PermissionDenied) as err:
+            client.count("jobs")
+    assert "invalid_permission" in str(err.value) and "HTTP 403" in str(err.value)
+    assert len(sim.log.entries("/api/v0/jobs")) == 1
+
+
 def test_meta_status_not_ok_on_200_is_fatal(sim: Simulator) -> None:
     with client_for(sim) as client:
         sim.faults.script("not_ok", count=1)
-        with pytest.raises(RequestError, match="meta.status 'server_error' on HTTP 200"):
+        with pytest.raises(RequestError, match=r"meta\.status 'server_error' on HTTP 200"):
             client.count("companies")
     assert len(sim.log.entries("/api/v0/companies")) == 1
 

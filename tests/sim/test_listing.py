@@ -1084,3 +1084,9 @@ def test_malformed_filters_over_http_are_400(api: RawApi) -> None:
     invalid(api, "companies", _filters="standing(active")
     invalid(api, "companies", _fields="status(title")
     invalid(api, "companies", _filters="id_greater_than(abc)")
+
+
+def test_count_ignores_paging_parameters(api: RawApi) -> None:
+    """§3 /count takes the same filters as a list; `_limit`, `_page`, `_offset` do not apply to a count."""
+    plain = api.ok("companies/count")["count"]
+    assert api.ok("companies/count", _limit=0, _page=3, _offset=7, _fields="nonsense()")["count"] == plain

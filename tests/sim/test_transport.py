@@ -189,6 +189,20 @@ def test_documented_scopes_are_accepted(sim: Simulator, scope: str) -> None:
     assert response.status_code == 200, response.text
 
 
+def test_scope_limits_what_a_token_may_read(sim: Simulator) -> None:
+    """§2 invalid_permission 403: authenticated, but the token's scope does not allow the resource."""
+    response = post_token(sim, (sim.client_id, sim.client_secret), grant_type="client_credentials",
+                          scope="read(companies,staff)")
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    for path, status in (("companies", 200), ("staff/count", 200), ("jobs", 403), ("invoices/count", 403),
+                         ("tokeninfo", 200)):
+        answer = requests.get(f"{sim.base_url}/api/v0/{path}", headers=headers, timeout=10)
+        assert answer.status_code == status, (path, answer.text)
+        if status == 403:
+            assert answer.json()["meta"]["status"] == "invalid_permission"
+            assert answer.json()["response"] is None
+
+
 def test_token_endpoint_takes_post_only(sim: Simulator) -> None:
     """§1 the token request is a POST: a GET on the token endpoint is 400 invalid_request (OAuth style)."""
     response = requests.get(token_url(sim), auth=(sim.client_id, sim.client_secret),
@@ -548,6 +562,7 @@ def test_scripted_fault_hits_the_next_n_requests_then_normal(sim: Simulator, api
         elif kind in {"502", "503", "504"}:
             assert response.status_code == int(kind)
             assert response.headers["Content-Type"].startswith("text/html")
+            assert "X-RateLimit-Remaining" not in response.headers  # a proxy's page carries no Accelo headers
             assert kind in response.text and "<html" in response.text
             with pytest.raises(ValueError):
                 response.json()
@@ -1094,3 +1109,12 @@ def test_cli_bad_set_exits_non_zero_with_a_clear_message(setting: str, message: 
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
 
+
+
+def test_set_refuses_settings_that_shape_the_data(sim: Simulator) -> None:
+    """Life cycle: seed, scale, sizes, id_layout and anchor shaped the tables once; set() refuses them."""
+    for name, value in (("seed", 2), ("sizes", {"staff": 1}), ("id_layout", "dense")):
+        with pytest.raises(ValueError, match="start a new Simulator"):
+            sim.set(**{name: value})
+    sim.set(count_type="number")  # behaviour switches are fine
+    assert sim.settings.count_type == "number"
