@@ -241,6 +241,25 @@ def test_random_faults_storm_delivers_every_row_exactly_once() -> None:
         ids = scan_ids(client, "invoices")
         assert set(ids) == truth_ids(sim, "invoices") and max(ids.values()) == 1
         assert sum(sim.faults.injected.values()) >= 5
+        spent = collections.Counter(int(e.started) for e in sim.log.entries("/api/v0") if e.counted)
+        assert max(spent.values()) <= 40 - 4  # the limit less the default reserve, in every window
+
+
+@pytest.mark.parametrize("variant", [
+    {"count_type": "number"}, {"expires_in_type": "number"}, {"unset_date": "zero"}, {"unset_date": "mixed"},
+    {"over_limit": "reject"}, {"unknown_field": "reject"}, {"rate_window": "rolling"},
+])
+def test_every_unconfirmed_variant_is_handled(variant: dict[str, str]) -> None:
+    """accelo-api.md: the client copes with each UNCONFIRMED variant the simulator can produce. With
+    unknown_field=reject this also proves the kit asks for no field the reference lacks."""
+    with Simulator(sizes=SMALL_SIZES, seed=6, **variant) as sim, client_for(sim) as client:
+        for name in ("companies", "invoices", "payments", "prospects", "jobs", "staff"):
+            records = list(client.iter_records(name))
+            assert {r["id"] for r in records} == truth_ids(sim, name)
+            assert not client.converter(name).problems, client.converter(name).summary()
+            assert client.count(name) == len(records)
+        unset = [r for r in client.iter_records("jobs") if r["date_completed"] is None]
+        assert unset  # "0" and null both read as unset, never as 1970
 
 
 def test_permanent_failure_gives_up_within_the_caps() -> None:
