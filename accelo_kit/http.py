@@ -106,6 +106,7 @@ class Transport:
         self.policy = policy
         self.timeout = (min(10.0, timeout), timeout)
         self.pool_size = pool_size
+        self._in_flight = threading.BoundedSemaphore(pool_size)  # requests in flight never exceed `threads`
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
@@ -143,7 +144,8 @@ class Transport:
         while True:
             token = self.tokens.token()
             try:
-                outcome = self._attempt(path, params, token)
+                with self._in_flight:
+                    outcome = self._attempt(path, params, token)
             except TransientError as err:
                 backoff.failed(err)  # sleeps, or raises RetriesExhausted
                 self.budget.count_retry()

@@ -130,3 +130,16 @@ def test_budget_is_shared_by_every_thread_of_the_process() -> None:
             worker.join()
         assert time.monotonic() - started >= 1.0  # 45 requests at 25 a window need a second window
         assert max(per_fixed_window(sim.log.entries("/api/v0"), 1.0).values()) <= 25
+
+
+def test_requests_in_flight_are_bounded_by_threads() -> None:
+    """However many caller threads share one client, at most `threads` requests are in flight."""
+    with Simulator(sizes=SMALL_SIZES, latency_ms=30, workers=32) as sim, client_for(sim, threads=3) as client:
+        callers = [threading.Thread(target=client.count, args=("staff",)) for _ in range(12)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        spans = [(e.started, e.started + e.service_s) for e in sim.log.entries("/api/v0")]
+        overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+        assert overlap <= 3
