@@ -53,14 +53,21 @@ class ResourceSpec:
         return tuple(f.name for f in self.fields if f.kind == "ts")
 
 
-def _f(name: str, kind: FieldKind, target: str | None = None, **flags: bool) -> Field:
-    return Field(name, kind, target=target, **flags)
+def parse_fields(spec: str) -> tuple[Field, ...]:
+    """`"id:uint* name:str status:link>company_statuses staff_rate:dec!"`: `*` a default field, `!` hidden from
+    `_ALL`, `>table` a link's target. One line per resource reads like the reference's table."""
+    fields = []
+    for item in spec.split():
+        default, hidden = item.endswith("*"), item.endswith("!")
+        name, _, kind = item.rstrip("*!").partition(":")
+        kind, _, target = kind.partition(">")
+        fields.append(Field(name, kind, default=default, hidden=hidden, target=target or None))  # type: ignore[arg-type]
+    return tuple(fields)
 
 
-def _lookup(name: str, *extra: Field) -> ResourceSpec:
+def _lookup(name: str, fields: str) -> ResourceSpec:
     """A small link-target table: every field is a default field."""
-    fields = (Field("id", "uint", default=True), *(Field(x.name, x.kind, default=True) for x in extra))
-    return ResourceSpec(name, fields, listable=False)
+    return ResourceSpec(name, parse_fields(" ".join(f + "*" for f in f"id:uint {fields}".split())), listable=False)
 
 
 RESOURCES: dict[str, ResourceSpec] = {
@@ -68,185 +75,82 @@ RESOURCES: dict[str, ResourceSpec] = {
     for spec in (
         ResourceSpec(
             "companies",
-            (
-                _f("id", "uint", default=True),
-                _f("name", "str", default=True),
-                _f("custom_id", "str"),
-                _f("website", "str"),
-                _f("phone", "str"),
-                _f("fax", "str"),
-                _f("comments", "str"),
-                _f("date_created", "ts"),
-                _f("date_modified", "ts"),
-                _f("date_last_interacted", "ts"),
-                _f("standing", "str"),
-                _f("status", "link", "company_statuses"),
-                _f("postal_address", "link", "addresses"),
-                _f("staff_bookmarked", "bool"),
-                _f("default_affiliation", "uint"),
+            parse_fields(
+                "id:uint* name:str* custom_id:str website:str phone:str fax:str comments:str date_created:ts "
+                "date_modified:ts date_last_interacted:ts standing:str status:link>company_statuses "
+                "postal_address:link>addresses staff_bookmarked:bool default_affiliation:uint"
             ),
             order_by=("id", "date_created", "date_modified", "date_last_interacted", "name", "standing"),
             search=("name", "website", "custom_id"),
         ),
         ResourceSpec(
             "invoices",
-            (
-                _f("id", "uint", default=True),
-                _f("amount", "dec", default=True),
-                _f("subject", "str"),
-                _f("notes", "str"),
-                _f("against_type", "str"),
-                _f("against_id", "uint"),
-                _f("invoice_number", "int"),
-                _f("currency_id", "uint"),
-                _f("owner_id", "uint"),
-                _f("modified_by", "uint"),
-                _f("affiliation_id", "uint"),
-                _f("creator_id", "uint"),
-                _f("tax", "dec"),
-                _f("outstanding", "dec"),
-                _f("date_raised", "ts"),
-                _f("date_due", "ts"),
-                _f("date_modified", "ts"),
-                _f("contact", "link", "contacts"),
-                _f("affiliation", "link", "affiliations"),
-                _f("created_by", "link", "staff"),
+            parse_fields(
+                "id:uint* amount:dec* subject:str notes:str against_type:str against_id:uint invoice_number:int "
+                "currency_id:uint owner_id:uint modified_by:uint affiliation_id:uint creator_id:uint tax:dec "
+                "outstanding:dec date_raised:ts date_due:ts date_modified:ts contact:link>contacts "
+                "affiliation:link>affiliations created_by:link>staff"
             ),
             order_by=("id", "date_raised", "date_due", "date_modified"),
             search=("subject",),
         ),
         ResourceSpec(
             "payments",
-            (
-                _f("id", "uint", default=True),
-                _f("receipt_id", "uint", default=True),
-                _f("amount", "dec", default=True),
-                _f("currency_id", "uint"),
-                _f("method_id", "uint"),
-                _f("against_id", "uint"),
-                _f("against_type", "str"),
-                _f("created_by_staff_id", "uint"),
-                _f("direction", "str"),
-                _f("date_created", "ts"),
-                _f("payment_currency", "link", "currencies"),
-                _f("payment_method", "link", "payment_methods"),
-                _f("payment_receipt", "link", "payment_receipts"),
+            parse_fields(
+                "id:uint* receipt_id:uint* amount:dec* currency_id:uint method_id:uint against_id:uint "
+                "against_type:str created_by_staff_id:uint direction:str date_created:ts "
+                "payment_currency:link>currencies payment_method:link>payment_methods "
+                "payment_receipt:link>payment_receipts"
             ),
             order_by=("id", "date_created", "amount"),
         ),
         ResourceSpec(
             "prospects",
-            (
-                _f("id", "uint", default=True),
-                _f("title", "str", default=True),
-                _f("date_created", "ts"),
-                _f("date_actioned", "ts"),
-                _f("date_due", "ts"),
-                _f("date_last_interacted", "ts"),
-                _f("date_modified", "ts"),
-                _f("weighting", "int"),
-                _f("value", "dec"),
-                _f("success", "bool"),
-                _f("comments", "str"),
-                _f("progress", "dec"),
-                _f("value_weighted", "int"),
-                _f("staff_bookmarked", "bool"),
-                _f("won_by_id", "uint"),
-                _f("cancelled_by_id", "uint"),
-                _f("abandoned_by_id", "uint"),
-                _f("contact", "link", "contacts"),
-                _f("manager", "link", "staff"),
-                _f("prospect_type", "link", "prospect_types"),
-                _f("status", "link", "prospect_statuses"),
-                _f("standing", "str"),
-                _f("prospect_probability", "link", "prospect_probabilities"),
-                _f("affiliation", "link", "affiliations"),
+            parse_fields(
+                "id:uint* title:str* date_created:ts date_actioned:ts date_due:ts date_last_interacted:ts "
+                "date_modified:ts weighting:int value:dec success:bool comments:str progress:dec value_weighted:int "
+                "staff_bookmarked:bool won_by_id:uint cancelled_by_id:uint abandoned_by_id:uint contact:link>contacts "
+                "manager:link>staff prospect_type:link>prospect_types status:link>prospect_statuses standing:str "
+                "prospect_probability:link>prospect_probabilities affiliation:link>affiliations"
             ),
             order_by=("id", "date_created", "date_modified", "date_due", "date_actioned", "title", "value"),
             search=("title",),
         ),
         ResourceSpec(
             "jobs",
-            (
-                _f("id", "uint", default=True),
-                _f("title", "str", default=True),
-                _f("against_type", "str"),
-                _f("against_id", "uint"),
-                _f("against", "str"),
-                _f("custom_id", "str"),
-                _f("paused", "int"),
-                _f("staff_bookmarked", "bool"),
-                _f("date_created", "ts"),
-                _f("date_modified", "ts"),
-                _f("date_commenced", "ts"),
-                _f("date_started", "ts"),
-                _f("date_due", "ts"),
-                _f("date_completed", "ts"),
-                _f("date_last_interacted", "ts"),
-                _f("job_type", "link", "job_types"),
-                _f("rate", "link", "rates"),
-                _f("rate_charged", "dec"),
-                _f("status", "link", "job_statuses"),
-                _f("standing", "str"),
-                _f("manager", "link", "staff"),
-                _f("modified_by", "link", "staff"),
-                _f("company", "link", "companies"),
-                _f("affiliation", "link", "affiliations"),
+            parse_fields(
+                "id:uint* title:str* against_type:str against_id:uint against:str custom_id:str paused:int "
+                "staff_bookmarked:bool date_created:ts date_modified:ts date_commenced:ts date_started:ts "
+                "date_due:ts date_completed:ts date_last_interacted:ts job_type:link>job_types rate:link>rates "
+                "rate_charged:dec status:link>job_statuses standing:str manager:link>staff modified_by:link>staff "
+                "company:link>companies affiliation:link>affiliations"
             ),
             order_by=("id", "date_created", "date_modified", "date_due", "date_started", "title"),
             search=("title", "custom_id"),
         ),
         ResourceSpec(
             "staff",
-            (
-                _f("id", "uint", default=True),
-                _f("firstname", "str", default=True),
-                _f("surname", "str", default=True),
-                _f("standing", "str"),
-                _f("financial_level", "str"),
-                _f("title", "str"),
-                _f("email", "str"),
-                _f("mobile", "str"),
-                _f("phone", "str"),
-                _f("fax", "str"),
-                _f("position", "str"),
-                _f("username", "str"),
-                _f("timezone", "str"),
-                _f("staff_rate", "dec", hidden=True),
-                _f("staff_cost_rate", "dec", hidden=True),
+            parse_fields(
+                "id:uint* firstname:str* surname:str* standing:str financial_level:str title:str email:str "
+                "mobile:str phone:str fax:str position:str username:str timezone:str staff_rate:dec! "
+                "staff_cost_rate:dec!"
             ),
             order_by=("id", "firstname", "surname"),
             search=("firstname", "surname", "email", "username"),
         ),
-        _lookup("company_statuses", _f("title", "str"), _f("standing", "str"), _f("color", "str")),
-        _lookup("job_statuses", _f("title", "str"), _f("standing", "str"), _f("color", "str")),
-        _lookup("prospect_statuses", _f("title", "str"), _f("standing", "str"), _f("color", "str")),
-        _lookup(
-            "addresses",
-            _f("title", "str"),
-            _f("full", "str"),
-            _f("street1", "str"),
-            _f("city", "str"),
-            _f("state", "str"),
-            _f("postcode", "str"),
-            _f("country", "str"),
-        ),
-        _lookup("contacts", _f("firstname", "str"), _f("surname", "str"), _f("email", "str"), _f("phone", "str")),
-        _lookup(
-            "affiliations",
-            _f("company", "uint"),
-            _f("contact", "uint"),
-            _f("email", "str"),
-            _f("phone", "str"),
-            _f("position", "str"),
-        ),
-        _lookup("job_types", _f("title", "str"), _f("standing", "str")),
-        _lookup("rates", _f("title", "str"), _f("charged", "dec")),
-        _lookup("prospect_types", _f("title", "str"), _f("standing", "str")),
-        _lookup("prospect_probabilities", _f("title", "str"), _f("value", "int")),
-        _lookup("currencies", _f("title", "str"), _f("symbol", "str"), _f("conversion", "dec")),
-        _lookup("payment_methods", _f("title", "str")),
-        _lookup("payment_receipts", _f("amount", "dec"), _f("date_created", "ts"), _f("reference", "str")),
+        _lookup("company_statuses", "title:str standing:str color:str"),
+        _lookup("job_statuses", "title:str standing:str color:str"),
+        _lookup("prospect_statuses", "title:str standing:str color:str"),
+        _lookup("addresses", "title:str full:str street1:str city:str state:str postcode:str country:str"),
+        _lookup("contacts", "firstname:str surname:str email:str phone:str"),
+        _lookup("affiliations", "company:uint contact:uint email:str phone:str position:str"),
+        _lookup("job_types", "title:str standing:str"),
+        _lookup("rates", "title:str charged:dec"),
+        _lookup("prospect_types", "title:str standing:str"),
+        _lookup("prospect_probabilities", "title:str value:int"),
+        _lookup("currencies", "title:str symbol:str conversion:dec"),
+        _lookup("payment_methods", "title:str"),
+        _lookup("payment_receipts", "amount:dec date_created:ts reference:str"),
     )
 }
 
