@@ -25,13 +25,15 @@ class TokenProvider:
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str,
                  post: Callable[..., requests.Response], timeout: float,
-                 retry: Callable[[Callable[[], Any]], Any]) -> None:
+                 retry: Callable[[Callable[[], Any]], Any],
+                 on_date: Callable[[str | None], None] | None = None) -> None:
         self._url = token_url
         self._credentials = (client_id, client_secret)
         self._scope = scope
         self._post = post
         self._timeout = timeout
         self._retry = retry
+        self._on_date = on_date  # the token answer's Date header tells the server's clock, free of the budget
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
@@ -68,6 +70,8 @@ class TokenProvider:
         except requests.RequestException as err:
             raise TransientError(f"token request failed: {type(err).__name__}", method="POST", path=path) from None
         self.fetched += 1
+        if self._on_date is not None:
+            self._on_date(response.headers.get("Date"))
         status = response.status_code
         if status in (429, 500, 502, 503, 504):
             raise TransientError("token endpoint busy", method="POST", path=path, status=status)

@@ -13,10 +13,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .errors import AcceloError
 from .servertime import ServerClock
 
 UNKNOWN_RESET_WAIT_S = 10
 WaitListener = Callable[[float, str], None]  # (seconds, reason) before a wait starts
+
+
+class BudgetExhausted(AcceloError):
+    """The budget is spent and the window resets later than the caller is willing to wait."""
+
+    def __init__(self, resume_at: float) -> None:
+        self.resume_at = resume_at
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(resume_at))
+        super().__init__(f"the deployment's hourly request budget is spent; it frees up at {when}")
 
 
 @dataclass(frozen=True)
@@ -32,9 +42,10 @@ class BudgetStats:
 
 
 class RateBudget:
-    def __init__(self, clock: ServerClock, reserve: int | None = None) -> None:
+    def __init__(self, clock: ServerClock, reserve: int | None = None, max_wait_s: float | None = None) -> None:
         self.clock = clock
         self.configured_reserve = reserve
+        self.max_wait_s = max_wait_s  # a longer wait for the window raises BudgetExhausted instead
         self._cond = threading.Condition()
         self.limit: int | None = None
         self.remaining: int | None = None  # None: unknown, the next request is a lone probe
@@ -62,6 +73,8 @@ class RateBudget:
                 delay = self._blocked_for()
                 if delay == 0:
                     break
+                if delay is not None and self.max_wait_s is not None and delay > self.max_wait_s:
+                    raise BudgetExhausted(self.clock.now() + delay)
                 if delay is not None and delay > 0.5 and not announced:
                     announced = True
                     for listener in self.listeners:

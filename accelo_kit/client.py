@@ -40,7 +40,7 @@ class AcceloClient:
         self._token_session.trust_env = False
         self.tokens = TokenProvider(settings.token_url, settings.client_id, settings.client_secret, settings.scope,
                                     post=self._token_session.post, timeout=settings.request_timeout,
-                                    retry=self.policy.run)
+                                    retry=self.policy.run, on_date=self.clock.observe)
         self.transport = Transport(settings.api_root, self.tokens, self.budget, self.clock, self.policy,
                                    settings.request_timeout, settings.threads)
         self.scanner = KeysetScanner(self._fetch_rows, threads=settings.threads)
@@ -76,7 +76,10 @@ class AcceloClient:
                                path=f"/{name}/count") from None
 
     def server_time(self) -> float:
-        """The server's clock now; costs one request (tokeninfo) only if no answer has carried a Date yet."""
+        """The server's clock now, from the Date of the token answer (free: /oauth2 is not rate limited) or of
+        any API answer; a `tokeninfo` request (one request) only if neither carried one."""
+        if not self.clock.known:
+            self.tokens.token()
         if not self.clock.known:
             self.get("tokeninfo")
         return self.clock.now()

@@ -26,6 +26,9 @@ TRUE_WORDS = frozenset({"yes", "1", "true", "y", "t"})
 FALSE_WORDS = frozenset({"no", "0", "false", "n", "f"})
 # timestamps beyond this are not dates Accelo would send (year 9999); they would overflow datetime anyway
 MAX_TIMESTAMP = 253_402_300_799
+# every decimal column is DECIMAL(18, 4) in destinations: a value that would not fit exactly is refused here,
+# because rounding it on the way in would invent a number
+DECIMAL_PRECISION, DECIMAL_SCALE = 18, 4
 
 
 def _text(value: Any) -> str | None:
@@ -67,9 +70,14 @@ def to_decimal(value: Any) -> Decimal | None:
     if not _DECIMAL.fullmatch(text):
         raise Invalid(f"not a decimal: {text!r}")
     try:
-        return Decimal(text)
+        number = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes these
         raise Invalid(f"not a decimal: {text!r}") from None
+    _, digits, exponent = number.as_tuple()
+    scale = max(0, -int(exponent))
+    if scale > DECIMAL_SCALE or len(digits) - scale > DECIMAL_PRECISION - DECIMAL_SCALE:
+        raise Invalid(f"{text!r} does not fit DECIMAL({DECIMAL_PRECISION},{DECIMAL_SCALE}) exactly")
+    return number
 
 
 def to_timestamp(value: Any) -> datetime | None:

@@ -2,7 +2,7 @@
 
 Never offset paging (rows changing mid-scan would shift pages and skip rows): each id range `(lo, hi]` is walked
 with `id_greater_than(lo)` in Accelo's default ascending-id order, one page in flight per range. A scan starts as
-one unbounded range; once its first page comes back full, an idle thread fetches the *top* page
+one unbounded range; once its first page comes back full, its next request is the *top* page
 (`order_by_desc(id)`), which bounds the range, and from then on idle threads split the busiest range in half
 (work stealing). A range ends on a short page or when it reaches its bound, so nothing is fetched past the end
 but at most one short page per range.
@@ -65,7 +65,7 @@ class _Range:
 class _Scan:
     request: ScanRequest
     ranges: list[_Range]
-    probe_allowed: bool = False  # the unbounded range returned a full page: the top probe may bound it
+    probe_allowed: bool = False  # the unbounded range returned a full page: the top probe bounds it next
     probing: bool = False
     rows_seen: int = 0
     span_seen: int = 0
@@ -215,7 +215,10 @@ class _Run:
                 self.cond.wait()
 
     def _pick(self) -> _Work | None:
-        idle = [(s.estimate(r), s, r) for s in self.scans for r in s.ranges if not r.busy and not r.finished]
+        # once an unbounded range has returned a full page, its next request is the top probe: a table of up to
+        # 200 rows then costs two requests, and a bigger one gets its bound before any thread walks on blindly
+        idle = [(s.estimate(r), s, r) for s in self.scans for r in s.ranges
+                if not r.busy and not r.finished and not (r.hi is None and s.probe_allowed)]
         if idle:
             _, scan, target = max(idle, key=lambda x: x[0])
             target.busy = True

@@ -29,7 +29,9 @@ TABLE: list[tuple[str, Any, Any]] = [
     ("link", "x", BAD),
     # money and other decimals: exact, never float
     ("decimal", "200.00", Decimal("200.00")), ("decimal", "12.345", Decimal("12.345")),
-    ("decimal", "-0.10", Decimal("-0.10")), ("decimal", "٣.00", BAD),
+    ("decimal", "-0.10", Decimal("-0.10")), ("decimal", "٣.00", BAD), ("decimal", "1.2345", Decimal("1.2345")),
+    ("decimal", "1.23456", BAD), ("decimal", "99999999999999.9999", Decimal("99999999999999.9999")),
+    ("decimal", "100000000000000", BAD),
     ("decimal", "0", Decimal("0")), ("decimal", 7, Decimal(7)), ("decimal", None, None), ("decimal", "", None),
     ("decimal", "abc", BAD), ("decimal", "NaN", BAD), ("decimal", "Infinity", BAD), ("decimal", "1,000.00", BAD),
     ("decimal", 0.1, BAD), ("decimal", "1e5", BAD),
@@ -116,6 +118,7 @@ def test_decimals_are_never_invented(text: str) -> None:
         return
     if value is not None:
         assert value.is_finite() and value == Decimal(text.strip())
+        assert value == value.quantize(Decimal("0.0001"))  # fits the destinations' DECIMAL(18, 4) exactly
 
 
 @given(row=st.dictionaries(st.sampled_from(ENTITIES["jobs"].field_names), wire_values))
