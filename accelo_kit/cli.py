@@ -1,16 +1,150 @@
-"""`accelo-kit` on the command line. Subcommands grow with the kit; each is a thin shell over a module."""
+"""`accelo-kit` on the command line: sync, plan, status and the simulator. Each is a thin shell over a module.
+
+Exit codes: 0 success; 1 the sync or plan failed (the message says which entity and why); 2 bad configuration or
+usage; 3 stopped early because the hourly budget is spent (the next run carries on); 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
 
 from . import __version__
+from .errors import AcceloError, ConfigError
+
+EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
+def _fail(message: str, code: int) -> int:
+    print(f"accelo-kit: {message}", file=sys.stderr)
+    return code
+
+
+# -- sync -----------------------------------------------------------------------------------------------------
+def _sync(args: argparse.Namespace) -> int:
+    from .report import TqdmProgress, format_summary
+    from .runner import run_sync
+
+    if args.simulate and args.config:
+        return _fail("choose --config (a real deployment) or --simulate (the embedded simulator), not both",
+                     EXIT_USAGE)
+    progress = TqdmProgress(file=sys.stderr, disable=args.quiet)
+    if args.simulate:
+        print("accelo-kit: syncing from the embedded SIMULATOR (simulated data, not a real Accelo deployment)",
+              file=sys.stderr)
+    report, db, _ = run_sync(args.config, args.db, simulate=args.simulate, entities=args.entities,
+                                  threads=args.threads, full_refresh=args.full_refresh,
+                                  checkpoint_every=args.checkpoint_every,
+                                  payments_full_pass_hours=args.payments_full_pass_hours, progress=progress)
+    print(format_summary(report, where=str(db)))
+    return EXIT_DEFERRED if report.deferred_until is not None else 0
+
+
+# -- plan -----------------------------------------------------------------------------------------------------
+def _plan(args: argparse.Namespace) -> int:
+    from .client import AcceloClient
+    from .entities import ENTITIES
+    from .paths import default_db, resolve
+    from .runner import open_target
+    from .state import SyncState
+    from .sync import SyncOptions, next_window
+
+    overrides = {"entities": args.entities, "threads": str(args.threads) if args.threads else None}
+    db = resolve(args.db, default_db())
+    state = _read_state(db)
+    with open_target(args.config, args.simulate, overrides) as target, AcceloClient(target.settings) as client:
+        run_start = int(client.server_time())
+        expected = target.state_target or target.settings.target
+        if state is not None and not args.full_refresh:
+            state.check_target(expected)
+        state = SyncState(expected) if state is None or args.full_refresh else state
+        print(f"plan for {target.label}" + (f" into {db}" if db.exists() else ""))
+        lines, total_requests, spent_s = [], 0, 0.0
+        for name in target.settings.entities:
+            entity = ENTITIES[name]
+            window = next_window(entity, state.entity(name), run_start, target.settings, SyncOptions())
+            filters = window.filters(entity.cursor_field)
+            if window.kind == "new" and window.progress:
+                filters.append(f"id_greater_than({window.progress[0][0]})")
+            started = time.monotonic()
+            rows = client.count(name, filters)
+            spent_s += time.monotonic() - started
+            requests = math.ceil(rows / 100) + 1
+            total_requests += requests
+            lines.append((name, window.kind, rows, requests))
+        stats = client.stats()
+        latency = spent_s / max(1, len(lines))
+        threads = target.settings.threads
+        limit = stats.limit or 5000
+        print(f"{'entity':<10} {'window':<9} {'rows':>9} {'requests':>9} {'~seconds':>9} {'of hour budget':>15}")
+        for name, kind, rows, requests in lines:
+            seconds = requests * latency / min(threads, requests)
+            print(f"{name:<10} {kind:<9} {rows:>9} {requests:>9} {seconds:>9.1f} {requests / limit:>14.1%}")
+        seconds = total_requests * latency / threads
+        hours = total_requests / max(1, limit - (stats.reserve or 0))
+        print(f"total: {total_requests} requests, about {seconds:.0f} s at {threads} threads and "
+              f"{latency * 1000:.0f} ms a request" + (f"; the budget allows it in about {hours:.1f} h" if hours > 1
+                                                      else f"; {total_requests / limit:.1%} of the hourly budget"))
+        print(f"this plan cost {stats.requests} requests; the server says {stats.remaining} remain this hour")
+    return 0
+
+
+def _read_state(db: Path) -> object:
+    if not db.exists():
+        return None
+    import duckdb
+
+    from .destinations.duckdb import STATE_TABLE
+    from .state import SyncState
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        try:
+            row = con.execute(f"SELECT state FROM {STATE_TABLE} WHERE id = 1").fetchone()
+        except duckdb.CatalogException:
+            return None
+    return SyncState.from_json(row[0]) if row else None
+
+
+# -- status ---------------------------------------------------------------------------------------------------
+def _status(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from .paths import default_db, resolve
+
+    db = resolve(args.db, default_db())
+    if not db.exists():
+        return _fail(f"{db} does not exist yet: run `accelo-kit sync` first", EXIT_FAILED)
+    state = _read_state(db)
+    if state is None:
+        return _fail(f"{db} holds no accelo-kit sync state", EXIT_FAILED)
+    print(f"{db}: data from {state.target}" + ("  (SIMULATED data)" if state.simulated else ""))
+    with duckdb.connect(str(db), read_only=True) as con:
+        for name, entity in sorted(state.entities.items()):
+            rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            if entity.cursor is not None:
+                position = f"changes written up to {_when(entity.cursor)}"
+            elif entity.max_id is not None:
+                position = f"new rows written up to id {entity.max_id}, last full pass {_when(entity.full_pass_at)}"
+            else:
+                position = "refreshed in full every run"
+            extra = " (a run was interrupted: the next one resumes it)" if entity.window else ""
+            print(f"  {name:<10} {rows:>9} rows  {position}{extra}")
+    return 0
+
+
+def _when(timestamp: int | None) -> str:
+    return "-" if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# -- sim serve ------------------------------------------------------------------------------------------------
 def _sim_serve(args: argparse.Namespace) -> int:
     from .sim import Simulator
     from .sim.settings import coerce_setting
@@ -51,10 +185,39 @@ def _sim_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- wiring ---------------------------------------------------------------------------------------------------
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="configuration.json (ACCELO_* environment variables fill "
+                                                         "what it leaves out)")
+    parser.add_argument("--simulate", action="store_true", help="use the embedded Accelo simulator (simulated data)")
+    parser.add_argument("--db", metavar="PATH", help="DuckDB file (default: out/accelo.duckdb in the project)")
+    parser.add_argument("--entities", metavar="LIST", help="comma list (default: every entity)")
+    parser.add_argument("--threads", type=int, metavar="N", help="requests in flight (default 8)")
+    parser.add_argument("--full-refresh", action="store_true", help="ignore the saved cursors and fetch everything")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accelo-kit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="accelo-kit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"accelo-kit {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    sync = commands.add_parser("sync", help="incremental sync into a local DuckDB database")
+    _target_options(sync)
+    sync.add_argument("--checkpoint-every", type=int, metavar="PAGES", help="commit at least every N pages (10)")
+    sync.add_argument("--payments-full-pass-hours", type=float, metavar="H",
+                      help="refetch every payment this often to catch edits (24; 0 = every run)")
+    sync.add_argument("--quiet", action="store_true", help="no progress bars")
+    sync.set_defaults(run=_sync)
+
+    plan = commands.add_parser("plan", help="what a sync would fetch, cost and take, from /count")
+    _target_options(plan)
+    plan.set_defaults(run=_plan)
+
+    status = commands.add_parser("status", help="what a sync database holds")
+    status.add_argument("--db", metavar="PATH", help="DuckDB file (default: out/accelo.duckdb in the project)")
+    status.set_defaults(run=_status)
 
     sim = commands.add_parser("sim", help="the Accelo simulator").add_subparsers(dest="sim_command", required=True)
     serve = sim.add_parser("serve", help="serve a simulated Accelo deployment on 127.0.0.1 until interrupted")
@@ -74,7 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except ConfigError as err:
+        hint = "" if getattr(args, "simulate", True) else "\n(no Accelo account at hand? add --simulate)"
+        return _fail(f"{err}{hint}", EXIT_USAGE)
+    except AcceloError as err:
+        return _fail(str(err), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted; committed work is kept and the next run resumes from it", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

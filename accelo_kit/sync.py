@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from .budget import BudgetExhausted
 from .client import AcceloClient
+from .config import Settings
 from .destinations.base import Destination
 from .entities import ENTITIES, Entity
 from .errors import AcceloError
@@ -104,7 +105,10 @@ class _Run:
         self.destination.prepare(self.entities)
         report = SyncReport(run_start=run_start)
         resumed = {e.name for e in self.entities if state.entity(e.name).window is not None}
-        windows = {e.name: self._window(e, state.entity(e.name), run_start) for e in self.entities}
+        windows = {}
+        for e in self.entities:
+            saved = state.entity(e.name)
+            saved.window = windows[e.name] = next_window(e, saved, run_start, self.client.settings, self.options)
         for e in self.entities:
             label = windows[e.name].kind + (" (resumed)" if e.name in resumed else "")
             report.entities[e.name] = EntityReport(e.name, label)
@@ -138,33 +142,6 @@ class _Run:
             if self.options.full_refresh:
                 state = None
         return state or SyncState(target=self.target, simulated=self.options.simulated)
-
-    def _window(self, entity: Entity, saved: EntityState, run_start: int) -> Window:
-        """The window this run fetches: a crashed run's, resumed, or a new one from the cursor."""
-        if saved.window is not None:
-            return saved.window
-        start = self.client.settings.start_date
-        start_ts = int(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()) \
-            if start else None
-        if entity.strategy == "date_modified":
-            if saved.cursor is not None:
-                after: int | None = saved.cursor - self.client.settings.overlap_seconds - 1
-            else:
-                after = None if start_ts is None else start_ts - 1
-            # the very first run of an entity without start_date takes every row, unset dates included
-            window = Window("modified", run_start, after, run_start if after is not None else None)
-        elif entity.strategy == "created":
-            due = (saved.max_id is None or saved.full_pass_at is None
-                   or run_start - saved.full_pass_at >= self.options.payments_full_pass_s)
-            after = None if start_ts is None else start_ts - 1
-            if due:
-                window = Window("full", run_start, after)
-            else:
-                window = Window("new", run_start, after, progress=[[saved.max_id, None]])
-        else:
-            window = Window("full", run_start)
-        saved.window = window
-        return window
 
     @staticmethod
     def _filters(entity: Entity, window: Window) -> list[str]:
@@ -209,6 +186,30 @@ class _Run:
                 saved.full_pass_at = window.started
                 saved.max_id = saved.max_id or 0  # an empty table still counts as passed
         saved.window = None
+
+
+def next_window(entity: Entity, saved: EntityState, run_start: int, settings: Settings,
+                options: SyncOptions) -> Window:
+    """The window a run starting at `run_start` fetches: a crashed run's, resumed, or a new one from the cursor."""
+    if saved.window is not None:
+        return saved.window
+    start = settings.start_date
+    start_ts = int(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()) if start else None
+    if entity.strategy == "date_modified":
+        if saved.cursor is not None:
+            after: int | None = saved.cursor - settings.overlap_seconds - 1
+        else:
+            after = None if start_ts is None else start_ts - 1
+        # the very first run of an entity without start_date takes every row, unset dates included
+        return Window("modified", run_start, after, run_start if after is not None else None)
+    if entity.strategy == "created":
+        after = None if start_ts is None else start_ts - 1
+        due = (saved.max_id is None or saved.full_pass_at is None
+               or run_start - saved.full_pass_at >= options.payments_full_pass_s)
+        if due:
+            return Window("full", run_start, after)
+        return Window("new", run_start, after, progress=[[saved.max_id, None]])
+    return Window("full", run_start)
 
 
 def _spans(progress: list[list[int | None]] | None) -> list[tuple[int, int | None]] | None:

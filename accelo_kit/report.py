@@ -1,0 +1,78 @@
+"""Showing a sync to a person: tqdm bars while it runs (rows, requests, budget left, waits), a table at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .client import AcceloClient
+from .sync import SyncProgress, SyncReport
+
+
+class TqdmProgress(SyncProgress):
+    """One bar per entity. Waits for the rate window are announced above the bars, never silent."""
+
+    def __init__(self, file: Any = None, disable: bool = False) -> None:
+        self.file, self.disable = file, disable
+        self.bars: dict[str, Any] = {}
+        self.client: AcceloClient | None = None
+
+    def attach(self, client: AcceloClient) -> None:
+        self.client = client
+        client.budget.listeners.append(self._waiting)
+
+    def _waiting(self, seconds: float, reason: str) -> None:
+        from tqdm.auto import tqdm
+
+        until = time.strftime("%H:%M:%S", time.localtime(time.time() + seconds))
+        tqdm.write(f"waiting {seconds:.0f} s for the {reason} (until about {until})", file=self.file)
+
+    def started(self, report: SyncReport) -> None:
+        from tqdm.auto import tqdm
+
+        width = max(len(name) for name in report.entities)
+        for position, (name, entry) in enumerate(report.entities.items()):
+            self.bars[name] = tqdm(desc=f"{name:<{width}} {entry.window:<14}", unit=" rows", position=position,
+                                   file=self.file, disable=self.disable, leave=True, dynamic_ncols=True)
+
+    def page(self, name: str, rows: int, report: SyncReport) -> None:
+        bar = self.bars.get(name)
+        if bar is None:
+            return
+        bar.update(rows)
+        entry = report.entities[name]
+        postfix = {"pages": entry.pages}
+        if self.client is not None:
+            stats = self.client.stats()
+            postfix["budget left"] = "?" if stats.remaining is None else stats.remaining
+        bar.set_postfix(postfix, refresh=False)
+        if entry.complete:
+            bar.set_postfix({**postfix, "done": f"{entry.seconds:.1f}s"})
+
+    def finished(self, report: SyncReport) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def summary_rows(report: SyncReport) -> list[dict[str, Any]]:
+    return [{"entity": e.name, "window": e.window, "rows": e.rows, "requests": e.pages,
+             "seconds": round(e.seconds, 2), "complete": e.complete} for e in report.entities.values()]
+
+
+def format_summary(report: SyncReport, where: str = "") -> str:
+    rows = summary_rows(report)
+    headers = ["entity", "window", "rows", "requests", "seconds", "complete"]
+    cells = [[str(r[h]) for h in headers] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(row, widths, strict=True))
+            for row in cells]
+    out.append(f"{sum(r['rows'] for r in rows)} rows, {report.requests} requests ({report.retries} retries, "
+               f"{report.throttled} rate-limited, {report.waited_s:.1f} s waiting for the budget) in "
+               f"{report.seconds:.1f} s" + (f" into {where}" if where else ""))
+    if report.deferred_until is not None:
+        when = time.strftime("%H:%M:%S", time.localtime(report.deferred_until))
+        out.append(f"STOPPED EARLY: the hourly budget is spent until about {when}; the next run carries on")
+    out.extend(report.problems)
+    return "\n".join(out)
