@@ -13,6 +13,7 @@ import json
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -64,6 +65,12 @@ class SimServer(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request (a killed sync) is normal here, not worth a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def close_all_connections(self) -> None:
         """Keep-alive connections outlive `shutdown()`; end them so a stopped simulator really stops."""
