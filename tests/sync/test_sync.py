@@ -70,8 +70,8 @@ def test_first_sync_equals_the_truth_row_for_row_and_column_for_column(sim: Simu
 def test_duckdb_columns_have_the_declared_types(sim: Simulator, tmp_path: Path) -> None:
     db = tmp_path / "a.duckdb"
     run(sim, db)
-    expected_sql = {"int": "BIGINT", "link": "BIGINT", "decimal": "DECIMAL(18,4)", "timestamp": "TIMESTAMP WITH TIME ZONE",
-                    "bool": "BOOLEAN", "str": "VARCHAR"}
+    expected_sql = {"int": "BIGINT", "link": "BIGINT", "decimal": "DECIMAL(18,4)",
+                    "timestamp": "TIMESTAMP WITH TIME ZONE", "bool": "BOOLEAN", "str": "VARCHAR"}
     with duckdb.connect(str(db), read_only=True) as con:
         for entity in ENTITIES.values():
             described = {row[0]: row[1] for row in con.execute(f'DESCRIBE "{entity.name}"').fetchall()}
@@ -191,7 +191,7 @@ def _pending_rows(state: dict[str, Any] | None, sim: Simulator) -> int:
         ids = [int(r["id"]) for r in sim.truth(name)]
         saved = (state or {}).get("entities", {}).get(name) or {}
         window = saved.get("window")
-        if name == "staff" or window is None and not (saved.get("cursor") or saved.get("full_pass_at")):
+        if name == "staff" or (window is None and not (saved.get("cursor") or saved.get("full_pass_at"))):
             total += len(ids)
         elif window is not None and window.get("progress") is not None:
             total += sum(1 for i in ids for lo, hi in window["progress"] if i > lo and (hi is None or i <= hi))
