@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import query
+from . import control, query
 from .auth import scope_allows
 from .errors import ApiError
 from .log import LogEntry
@@ -124,6 +124,13 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         address = self.client_address[0]
+        if path.startswith(control.PREFIX):
+            try:
+                answer = Answer(200, json.dumps(control.handle(sim, self.command, path, body)).encode())
+            except ApiError as err:
+                answer = envelope(None, err.meta_status, err.message, err.http_status)
+            self._send(answer)
+            return
         is_api = path.startswith(API)
         fault = sim.faults.draw(path)
         extra: dict[str, str] = {}
