@@ -45,7 +45,15 @@ def _text(value: Any) -> str | None:
     raise Invalid(f"unexpected {type(value).__name__}")
 
 
+# Fast paths: nearly every value arrives as a plain ASCII string, handled without the general checks below. Each
+# fast path accepts a subset of what its slow path accepts, with the same result; anything else takes the slow path.
+_UTC = timezone.utc
+_BOOLS: dict[Any, bool] = {"yes": True, "no": False, "1": True, "0": False, True: True, False: False}
+
+
 def to_int(value: Any) -> int | None:
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        return int(value)
     text = _text(value)
     if text is None:
         return None
@@ -56,12 +64,19 @@ def to_int(value: Any) -> int | None:
 
 def to_link(value: Any) -> int | None:
     """A linked field: its id, whether sent bare (`"12"`) or expanded (`{"id": "12", ...}`)."""
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        return int(value)
     if isinstance(value, Mapping):
         value = value.get("id")
     return to_int(value)
 
 
 def to_decimal(value: Any) -> Decimal | None:
+    if value.__class__ is str and value.isascii():
+        whole, dot, fraction = value.partition(".")
+        if whole.isdigit() and len(whole.lstrip("0")) <= DECIMAL_PRECISION - DECIMAL_SCALE and (
+                not dot or (fraction.isdigit() and len(fraction) <= DECIMAL_SCALE)):
+            return Decimal(value)
     if isinstance(value, float):
         raise Invalid("money must not arrive as a binary float")
     text = _text(value)
@@ -82,6 +97,10 @@ def to_decimal(value: Any) -> Decimal | None:
 
 def to_timestamp(value: Any) -> datetime | None:
     """Unix seconds to an aware UTC datetime; `"0"` is Accelo's other way of saying unset."""
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        number = int(value)
+        if 0 < number <= MAX_TIMESTAMP:
+            return datetime.fromtimestamp(number, _UTC)
     number = to_int(value)
     if number is None or number == 0:
         return None
@@ -91,6 +110,10 @@ def to_timestamp(value: Any) -> datetime | None:
 
 
 def to_bool(value: Any) -> bool | None:
+    if value.__class__ in (str, bool):
+        known = _BOOLS.get(value)
+        if known is not None:
+            return known
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -107,6 +130,8 @@ def to_bool(value: Any) -> bool | None:
 
 
 def to_str(value: Any) -> str | None:
+    if value.__class__ is str or value is None:
+        return value
     if value is None:
         return None
     if isinstance(value, str):

@@ -7,10 +7,9 @@ exact. DuckDB's own file lock keeps a second process out; a second sync in this 
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +44,18 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
+def _column(kind: str, values: list[Any]) -> Any:
+    """One column for DuckDB to scan: numbers, times and flags as masked arrays it reads natively (fast, without
+    Python objects); decimals as exact text that SQL casts; text as pandas strings."""
+    if kind in {"int", "link"}:
+        return pd.array(values, dtype="Int64")
+    if kind == "bool":
+        return pd.array(values, dtype="boolean")
+    if kind == "timestamp":
+        return pd.to_datetime(values, utc=True)
+    if kind == "decimal":
+        return pd.array([None if v is None else format(v, "f") for v in values], dtype="string")
+    return pd.array(values, dtype="string")
 
 
 class DuckDBDestination:
@@ -77,6 +78,10 @@ class DuckDBDestination:
             raise
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (id INTEGER PRIMARY KEY, state VARCHAR, "
                          "updated_at TIMESTAMPTZ)")
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="accelo-duckdb-writer", daemon=True)
+        self._writer.start()
 
     def _release(self) -> None:
         with _open_lock:
@@ -107,25 +112,60 @@ class DuckDBDestination:
             pending[row[entity.primary_key]] = row
 
     def checkpoint(self, state: SyncState) -> None:
-        """Upsert everything written since the last checkpoint and save `state`, in one transaction."""
+        """Hand everything written since the last checkpoint, with `state`, to the writer thread, which upserts
+        and saves them in one transaction. At most one checkpoint waits while another commits, so the syncing
+        thread keeps paging during a commit and memory stays bounded; `flush()`/`close()` wait for the commits."""
+        self._raise_failure()
+        batches, self._pending = self._pending, {}
+        self._jobs.put((batches, state.to_json()))
+
+    def flush(self) -> None:
+        """Wait until every checkpoint handed over is committed; raise the writer's error if one failed."""
+        self._jobs.join()
+        self._raise_failure()
+
+    def close(self) -> None:
+        """Commit the checkpoints already handed over (rows written since the last one are dropped, as a crash
+        would drop them), then close."""
+        self._pending.clear()
+        try:
+            self._jobs.join()
+            self._jobs.put(None)
+            self._writer.join()
+            self.con.close()
+        finally:
+            self._release()
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise AcceloError(f"could not write to {self.path}: {failure}") from failure
+
+    def _write_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._failure is None:  # after a failure nothing more is committed: the state would lie
+                    self._commit(*job)
+            except Exception as err:
+                self._failure = err
+            finally:
+                self._jobs.task_done()
+
+    def _commit(self, batches: dict[str, tuple[Entity, dict[Any, Record]]], state_json: str) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for entity, rows in self._pending.values():
+            for entity, rows in batches.values():
                 if rows:
                     self._upsert(entity, list(rows.values()))
-            self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state.to_json()])
+            self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state_json])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        self._pending.clear()
-
-    def close(self) -> None:
-        self._pending.clear()
-        try:
-            self.con.close()
-        finally:
-            self._release()
 
     def __enter__(self) -> DuckDBDestination:
         return self
@@ -135,9 +175,9 @@ class DuckDBDestination:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _upsert(self, entity: Entity, rows: list[Record]) -> None:
+        frame = pd.DataFrame({c.name: _column(c.type, [row.get(c.name) for row in rows]) for c in entity.columns},
+                             copy=False)
         names = entity.field_names
-        frame = pd.DataFrame([[_text(row.get(n)) for n in names] for row in rows], columns=list(names),
-                             dtype=object)
         casts = ", ".join(f"CAST({_quote(c.name)} AS {SQL_TYPES[c.type]})" for c in entity.columns)
         target = ", ".join([*(_quote(n) for n in names), SYNCED_AT])
         self.con.register("_accelo_batch", frame)

@@ -1,0 +1,236 @@
+"""`make bench` / `make bench-quick`: run the workloads, print a table, write bench/results/latest.json.
+
+The simulator runs in another process; the ideal is built from its *service* times (not what the client saw, which
+includes queueing the client caused); wall time runs from a sync's first request to its last commit; memory is the
+peak RSS of a sync subprocess; budget use is counted per server window, 429s included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench import simproc
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+FULL_SIZES = {"companies": 20_000, "invoices": 30_000, "payments": 20_000, "prospects": 8_000, "jobs": 12_000,
+              "staff": 400}
+LATENCY = {"latency_ms": 50.0, "per_row_ms": 0.5, "workers": 8}
+
+
+def scaled(sizes: dict[str, int], factor: float) -> dict[str, int]:
+    return {name: max(1, round(n * factor)) for name, n in sizes.items()}
+
+
+def drive(sim: simproc.SimProcess, workdir: Path, threads: list[int], name: str, **config: str) -> list[dict]:
+    """Run the driver subprocess: one sync per thread count, into fresh databases."""
+    path = workdir / f"{name}.json"
+    path.write_text(json.dumps(sim.configuration(**config)))
+    done = subprocess.run([sys.executable, "-m", "bench.driver", str(path), str(workdir / f"{name}.duckdb"),
+                           *map(str, threads)], cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark driver failed:\n{done.stderr[-3000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def served(log: list[dict], run: dict) -> list[dict]:
+    """API requests the simulator served during one run."""
+    return [e for e in log if e["path"].startswith("/api/") and run["began"] - 0.5 <= e["started"] <= run["ended"]]
+
+
+def efficiency(log: list[dict], run: dict, workers: int) -> dict[str, Any]:
+    entries = served(log, run)
+    first = min(e["started"] for e in entries)
+    wall = run["ended"] - first
+    mean_latency = statistics.fmean(e["service_s"] for e in entries)
+    ideal = len(entries) * mean_latency / min(run["threads"], workers)
+    return {"threads": run["threads"], "pages": len(entries), "rows": run["rows"], "wall_s": round(wall, 3),
+            "mean_latency_ms": round(mean_latency * 1000, 2), "ideal_s": round(ideal, 3),
+            "efficiency": round(ideal / wall, 3), "retries": run["retries"], "throttled": run["throttled"],
+            "startup_s": round(run["startup_s"], 3)}
+
+
+# -- workloads --------------------------------------------------------------------------------------------------
+def full_sync(workdir: Path, factor: float) -> dict[str, Any]:
+    """1 and 2: a full sync, latency-bound, beside threads=1 in the same process; then a no-change re-run."""
+    sizes = scaled(FULL_SIZES, factor)
+    with simproc.start(sizes=sizes, **LATENCY) as sim:
+        fast, slow = drive(sim, workdir, [8, 1], "full")
+        log = sim.log()
+        result = efficiency(log, fast, LATENCY["workers"])
+        baseline = efficiency(log, slow, LATENCY["workers"])
+        result["baseline_threads_1"] = baseline
+        result["speedup_vs_threads_1"] = round(baseline["wall_s"] / result["wall_s"], 2)
+        rows = fast["rows"]
+        minimum = sum(math.ceil(n / 100) for n in sizes.values())
+        sim.clear_log()
+        rerun = _rerun(sim, workdir, fast["db"])
+        economy = {"rows": rows, "requests": fast["requests"], "physical_minimum": minimum,
+                   "requests_per_1000_rows": round(1000 * fast["requests"] / rows, 2),
+                   "extra_requests": fast["requests"] - minimum,
+                   "no_change_rerun_requests": rerun,
+                   "no_change_formula": 4 + 1 + math.ceil(sizes["staff"] / 100)}
+    return {"sizes": sizes, "simulator": LATENCY, "latency_bound": result, "request_economy": economy}
+
+
+def _rerun(sim: simproc.SimProcess, workdir: Path, db: str) -> int:
+    path = workdir / "rerun.json"
+    path.write_text(json.dumps(sim.configuration(threads="8")))
+    code = ("import sys; from accelo_kit.runner import run_sync; "
+            "r, _, _ = run_sync(sys.argv[1], sys.argv[2]); print(r.requests)")
+    done = subprocess.run([sys.executable, "-c", code, str(path), db], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def rate_bound(workdir: Path, factor: float) -> dict[str, Any]:
+    """3: more pages than one window allows; requests used per window against the allowance, and 429s."""
+    limit, window = (300, 30.0) if factor >= 1 else (60, 6.0)
+    pages_wanted = int(limit * 2.6)
+    sizes = {"companies": pages_wanted * 100 // 2, "invoices": pages_wanted * 100 // 2, "payments": 1, "prospects": 1,
+             "jobs": 1, "staff": 1}
+    with simproc.start(sizes=sizes, latency_ms=5.0, workers=8, rate_limit=limit, rate_window_s=window) as sim:
+        (run,) = drive(sim, workdir, [8], "rate")
+        log = sim.log()
+    reserve = limit // 10
+    allowance = limit - reserve
+    counted = Counter(math.floor(e["started"] / window) for e in served(log, run) if e["counted"])
+    windows = sorted(counted)
+    full = [counted[w] for w in windows[1:-1]]  # the first and last windows are partial by nature
+    return {"limit": limit, "window_s": window, "reserve": reserve, "allowance": allowance,
+            "used_per_window": [counted[w] for w in windows],
+            "use_of_allowance_full_windows": round(statistics.fmean(full) / allowance, 3) if full else None,
+            "max_in_a_window": max(counted.values()), "over_allowance": max(counted.values()) > allowance,
+            "throttled_429": sum(1 for e in served(log, run) if e["status"] == 429), "rows": run["rows"]}
+
+
+def memory(workdir: Path, factor: float) -> dict[str, Any]:
+    """4: peak RSS of a sync subprocess at 20k and 200k rows (streaming: it should barely grow)."""
+    out = {}
+    for rows in (20_000, 200_000):
+        total = max(1000, int(rows * factor))
+        sizes = {"companies": total // 2, "invoices": total - total // 2, "payments": 1, "prospects": 1, "jobs": 1,
+                 "staff": 1}
+        with simproc.start(sizes=sizes, workers=8) as sim:
+            (run,) = drive(sim, workdir, [8], f"mem{rows}")
+        out[f"rows_{rows}"] = {"rows": run["rows"], "peak_rss_mb": round(run["maxrss_kb"] / 1024, 1),
+                               "wall_s": round(run["wall_s"], 2)}
+    small, large = out["rows_20000"]["peak_rss_mb"], out["rows_200000"]["peak_rss_mb"]
+    out["ratio"] = round(large / small, 3)
+    return out
+
+
+def cpu(factor: float) -> dict[str, Any]:
+    """5: converter rows/s per entity on one core, no network; DataFrame build rows/s when pandas is there."""
+    from accelo_kit.convert import RowConverter
+    from accelo_kit.entities import ENTITIES
+    from accelo_kit.sim import Simulator
+
+    sim = Simulator(sizes=scaled(FULL_SIZES, min(factor, 0.25)))
+    out: dict[str, Any] = {}
+    for name, entity in ENTITIES.items():
+        rows = sim.truth(name)
+        convert = RowConverter(name, entity.column_types())
+        began = time.perf_counter()
+        converted = [convert(row) for row in rows]
+        out[name] = {"rows": len(rows), "convert_rows_per_s": round(len(rows) / (time.perf_counter() - began))}
+        try:
+            from accelo_kit import frames  # noqa: PLC0415 - optional: the notebooks extra
+        except ImportError:
+            continue
+        began = time.perf_counter()
+        frames.to_frame(name, converted)
+        out[name]["frame_rows_per_s"] = round(len(rows) / (time.perf_counter() - began))
+    return out
+
+
+def scaling(workdir: Path, factor: float) -> dict[str, Any]:
+    """6: efficiency at 1, 2, 4, 8, 16 threads against W=8 server workers."""
+    sizes = scaled(FULL_SIZES, factor * 0.2)
+    counts = [1, 2, 4, 8, 16]
+    with simproc.start(sizes=sizes, **LATENCY) as sim:
+        runs = drive(sim, workdir, counts, "scale")
+        log = sim.log()
+    return {"sizes": sizes, "by_threads": [efficiency(log, run, LATENCY["workers"]) for run in runs]}
+
+
+def skewed(workdir: Path, factor: float, uniform: float) -> dict[str, Any]:
+    """7: workload 1's size with 90% of rows in 10% of the id span."""
+    with simproc.start(sizes=scaled(FULL_SIZES, factor), id_layout="skewed", **LATENCY) as sim:
+        (run,) = drive(sim, workdir, [8], "skewed")
+        result = efficiency(sim.log(), run, LATENCY["workers"])
+    result["uniform_efficiency"] = uniform
+    result["difference"] = round(uniform - result["efficiency"], 3)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small version that runs in under a minute")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    factor = 0.1 if args.quick else 1.0
+    started = time.time()
+    results: dict[str, Any] = {"quick": args.quick, "machine": {"cores": os.cpu_count(),
+                                                                "python": platform.python_version(),
+                                                                "platform": platform.platform()}}
+    with tempfile.TemporaryDirectory(prefix="accelo-bench-") as tmp:
+        workdir = Path(tmp)
+        steps = [("1+2 full sync and request economy", lambda: results.update(full_sync(workdir, factor))),
+                 ("3 rate-bound", lambda: results.update(rate_bound=rate_bound(workdir, factor))),
+                 ("4 memory", lambda: results.update(memory=memory(workdir, factor))),
+                 ("5 cpu", lambda: results.update(cpu=cpu(factor))),
+                 ("6 thread scaling", lambda: results.update(scaling=scaling(workdir, factor))),
+                 ("7 skewed ids", lambda: results.update(skewed=skewed(
+                     workdir, factor, results["latency_bound"]["efficiency"])))]
+        for label, step in steps:
+            began = time.time()
+            print(f"workload {label} ...", file=sys.stderr, flush=True)
+            step()
+            print(f"  done in {time.time() - began:.1f} s", file=sys.stderr, flush=True)
+    results["total_s"] = round(time.time() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(format_table(results))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+def format_table(r: dict[str, Any]) -> str:
+    lb, econ, rate, mem = r["latency_bound"], r["request_economy"], r["rate_bound"], r["memory"]
+    lines = [
+        f"{'figure':<58} {'value':>12} {'goal':>10}",
+        f"{'1 efficiency (ideal / wall), threads 8, W=8':<58} {lb['efficiency']:>12} {'>= 0.90':>10}",
+        f"{'  wall s / ideal s':<58} {lb['wall_s']:>5} / {lb['ideal_s']:<5} {'':>10}",
+        f"{'  speed-up against threads=1 in the same process':<58} {lb['speedup_vs_threads_1']:>12} {'':>10}",
+        f"{'2 requests per 1,000 rows (minimum 10)':<58} {econ['requests_per_1000_rows']:>12} {'<= 10.3':>10}",
+        f"{'  no-change re-run requests (formula)':<58} "
+        f"{str(econ['no_change_rerun_requests']) + ' (' + str(econ['no_change_formula']) + ')':>12} {'':>10}",
+        f"{'3 use of the allowance in full windows':<58} {str(rate['use_of_allowance_full_windows']):>12} "
+        f"{'>= 0.95':>10}",
+        f"{'  429s / over the allowance in any window':<58} "
+        f"{str(rate['throttled_429']) + ' / ' + str(rate['over_allowance']):>12} {'0 / False':>10}",
+        f"{'4 peak RSS 200k rows / 20k rows':<58} {mem['ratio']:>12} {'<= 1.3':>10}",
+        f"{'6 efficiency at threads 1/2/4/8/16':<58} "
+        f"{'/'.join(str(x['efficiency']) for x in r['scaling']['by_threads']):>12}",
+        f"{'7 skewed-id efficiency (uniform - skewed)':<58} "
+        f"{str(r['skewed']['efficiency']) + ' (' + str(r['skewed']['difference']) + ')':>12} {'<= 0.05':>10}",
+    ]
+    lines.append("5 converter rows/s: " + ", ".join(f"{k} {v['convert_rows_per_s']}" for k, v in r["cpu"].items()))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
