@@ -147,7 +147,7 @@ def cpu(factor: float) -> dict[str, Any]:
         converted = [convert(row) for row in rows]
         out[name] = {"rows": len(rows), "convert_rows_per_s": round(len(rows) / (time.perf_counter() - began))}
         try:
-            from accelo_kit import frames  # noqa: PLC0415 - optional: the notebooks extra
+            from accelo_kit import frames
         except ImportError:
             continue
         began = time.perf_counter()
@@ -218,7 +218,7 @@ def format_table(r: dict[str, Any]) -> str:
         f"{'2 requests per 1,000 rows (minimum 10)':<58} {econ['requests_per_1000_rows']:>12} {'<= 10.3':>10}",
         f"{'  no-change re-run requests (formula)':<58} "
         f"{str(econ['no_change_rerun_requests']) + ' (' + str(econ['no_change_formula']) + ')':>12} {'':>10}",
-        f"{'3 use of the allowance in full windows':<58} {str(rate['use_of_allowance_full_windows']):>12} "
+        f"{'3 use of the allowance in full windows':<58} {rate['use_of_allowance_full_windows']!s:>12} "
         f"{'>= 0.95':>10}",
         f"{'  429s / over the allowance in any window':<58} "
         f"{str(rate['throttled_429']) + ' / ' + str(rate['over_allowance']):>12} {'0 / False':>10}",
