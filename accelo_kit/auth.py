@@ -39,6 +39,7 @@ class TokenProvider:
         self._renew_at = 0.0
         self.fetched = 0  # token requests made, for tests and stats
         self.deployment: str | None = None
+        self.expires_in_sent_as: str | None = None
 
     def __repr__(self) -> str:
         state = "set" if self._token else "none"
@@ -68,7 +69,12 @@ class TokenProvider:
             response = self._post(self._url, data={"grant_type": "client_credentials", "scope": self._scope},
                                   auth=self._credentials, timeout=self._timeout, allow_redirects=False)
         except requests.RequestException as err:
-            raise TransientError(f"token request failed: {type(err).__name__}", method="POST", path=path) from None
+            text = str(err)
+            hint = " (the host name does not resolve)" if any(
+                m in text for m in ("NameResolution", "Name or service not known", "name resolution",
+                                    "nodename nor servname")) else ""
+            raise TransientError(f"token request failed: {type(err).__name__}{hint}", method="POST",
+                                 path=path) from None
         self.fetched += 1
         if self._on_date is not None:
             self._on_date(response.headers.get("Date"))
@@ -90,6 +96,7 @@ class TokenProvider:
             text = f"authentication failed: {hint}" + (f" ({detail})" if detail else "")
             raise AuthenticationError(text, method="POST", path=path, status=status, meta_status=error)
         self.deployment = body.get("deployment")
+        self.expires_in_sent_as = type(body.get("expires_in")).__name__  # str or int: `accelo-kit check` reports it
         lifetime = _seconds(body.get("expires_in"))
         log.debug("token obtained for deployment %s, lifetime %.0f s", self.deployment, lifetime)
         return str(body["access_token"]), lifetime

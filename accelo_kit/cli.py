@@ -144,6 +144,27 @@ def _when(timestamp: int | None) -> str:
     return "-" if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+# -- check ----------------------------------------------------------------------------------------------------
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from .check import run_check
+    from .runner import open_target
+
+    with open_target(args.config, args.simulate) as target:
+        print(f"checking {target.label}")
+        report, lines = run_check(target.settings)
+    for line in lines:
+        print(line)
+    for key, value in report.items():
+        print(f"  {key:<16} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"report written to {args.json} (no secret or token in it); "
+              f"reproduce offline: accelo-kit sim serve --variants {args.json}")
+    return 0
+
+
 # -- sim serve ------------------------------------------------------------------------------------------------
 def _sim_serve(args: argparse.Namespace) -> int:
     from .sim import Simulator
@@ -152,6 +173,15 @@ def _sim_serve(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"seed": args.seed, "scale": args.scale, "latency_ms": args.latency_ms,
                                     "workers": args.workers, "rate_limit": args.rate_limit,
                                     "rate_window_s": args.rate_window}
+    if args.variants:
+        import json
+
+        from .check import simulator_settings
+
+        try:
+            overrides.update(simulator_settings(json.loads(Path(args.variants).read_text())))
+        except (OSError, ValueError, AttributeError) as err:
+            raise SystemExit(f"accelo-kit sim serve: cannot use {args.variants} as variants: {err}") from None
     for item in args.set or []:
         name, sep, value = item.partition("=")
         if not sep:
@@ -231,7 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="any other simulator setting, e.g. count_type=number, rate_window=rolling, "
                             "sizes=companies:500,staff:20 (see README)")
+    serve.add_argument("--variants", metavar="REPORT", help="a report from `accelo-kit check --json`: serve the "
+                                                               "variants a real deployment showed")
     serve.set_defaults(run=_sim_serve)
+
+    check = commands.add_parser("check", help="verify credentials and probe how a deployment behaves (~7 requests)")
+    check.add_argument("--config", metavar="PATH", help="configuration.json (ACCELO_* environment fills gaps)")
+    check.add_argument("--simulate", action="store_true", help="check the embedded simulator instead")
+    check.add_argument("--json", metavar="PATH", help="write the report here")
+    check.set_defaults(run=_check)
     return parser
 
 

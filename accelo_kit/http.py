@@ -168,6 +168,32 @@ class Transport:
                 continue  # the budget now holds every thread until the window resets
             return outcome
 
+    def probe(self, path: str, params: Mapping[str, str] | None = None) -> tuple[int, str, bytes]:
+        """One request under the budget and token, answered raw: (status, content type, body). For `accelo-kit
+        check`, which wants to see how the server answers, not to have the answer sorted. A 401 re-authenticates
+        once; nothing else is retried."""
+        path = "/" + path.lstrip("/")
+        for attempt in range(2):
+            token = self.tokens.token()
+            self.budget.acquire()
+            headers: Mapping[str, str] | None = None
+            status: int | None = None
+            try:
+                response = self.session().get(self.api_root + path, params=params, timeout=self.timeout,
+                                              headers={"Authorization": f"Bearer {token}"}, allow_redirects=False)
+                headers, status = response.headers, response.status_code
+                self.clock.observe(response.headers.get("Date"))
+                body = response.content
+            except requests.RequestException as err:
+                raise RequestError(f"{_kind(err)}: {err.__class__.__name__}", method="GET", path=path) from None
+            finally:
+                self.budget.release(headers, status)
+            if response.status_code == 401 and attempt == 0:
+                self.tokens.invalidate(token)
+                continue
+            return response.status_code, response.headers.get("Content-Type", ""), body
+        raise AuthenticationError("a freshly issued token was refused", method="GET", path=path, status=401)
+
     def _attempt(self, path: str, params: Mapping[str, str] | None, token: str) -> Outcome:
         self.budget.acquire()
         headers: Mapping[str, str] | None = None

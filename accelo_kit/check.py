@@ -1,0 +1,129 @@
+"""`accelo-kit check`: first contact with a deployment. Verifies the credentials, reads the budget, and probes each
+behaviour accelo-api.md marks UNCONFIRMED with as few requests as possible, so that what a real deployment does can
+be loaded into the simulator (`accelo-kit sim serve --variants report.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+from .budget import BudgetExhausted
+from .client import AcceloClient
+from .config import Settings
+from .errors import AcceloError, PermissionDenied, RetriesExhausted
+
+REPORT_KEYS = ("count_type", "expires_in_type", "limit_over_100", "unknown_field", "unset_dates", "unknown_path",
+               "rate_limit", "requests_used")
+UNSET_PROBE_FIELDS = "date_completed,date_started,date_commenced,date_last_interacted"
+NO_SUCH_FIELD = "accelo_kit_no_such_field"
+NO_SUCH_PATH = "accelo_kit_no_such_resource"
+
+
+class CheckFailed(AcceloError):
+    """First contact failed; the message says what to fix."""
+
+
+def run_check(settings: Settings) -> tuple[dict[str, Any], list[str]]:
+    """The report (exactly REPORT_KEYS; None where the deployment's data cannot tell) and lines for a person."""
+    quick = replace(settings, max_attempts=2, max_retry_wait=5.0)  # first contact: fail fast, never hammer
+    with AcceloClient(quick) as client:
+        client.budget.max_wait_s = 5.0  # a spent budget is reported, not waited out
+        try:
+            return _probe(client, settings)
+        except PermissionDenied as err:
+            raise CheckFailed(f"the service application's scope ({settings.scope}) does not allow "
+                              f"{err.path.strip('/').split('/')[0]}: add it in Accelo (Configuration → API) "
+                              "or widen `scope`") from err
+        except BudgetExhausted as err:
+            raise CheckFailed(f"{err}; the check needs about 7 requests, try again then") from err
+        except RetriesExhausted as err:
+            where = settings.origin
+            if "does not resolve" in str(err):
+                raise CheckFailed(f"cannot find {where}: is the deployment name right? ({err.detail})") from err
+            raise CheckFailed(f"cannot reach {where}: {err.detail}") from err
+
+
+def _probe(client: AcceloClient, settings: Settings) -> tuple[dict[str, Any], list[str]]:
+    client.tokens.token()
+    report: dict[str, Any] = dict.fromkeys(REPORT_KEYS)
+    report["expires_in_type"] = "string" if client.tokens.expires_in_sent_as == "str" else "number"
+
+    info = _envelope(*client.transport.probe("tokeninfo"), "tokeninfo")
+    stats = client.stats()
+    report["rate_limit"] = stats.limit
+    reset = time.strftime("%H:%M:%S UTC", time.gmtime(stats.reset)) if stats.reset else "unknown"
+    lines = [f"credentials accepted for deployment {info.get('deployment') or client.tokens.deployment} "
+             f"(token expires {time.strftime('%Y-%m-%d', time.gmtime(int(info.get('expiry_date') or 0)))})",
+             f"rate limit {stats.limit} requests a window; {stats.remaining} left, window resets at {reset}"]
+
+    count = _envelope(*client.transport.probe("companies/count"), "companies/count").get("count")
+    report["count_type"] = "number" if isinstance(count, (int, float)) else "string"
+    companies = int(count or 0)
+
+    status, ctype, body = client.transport.probe("companies", {"_limit": "101", "_fields": "id"})
+    if status == 400:
+        report["limit_over_100"] = "rejected"
+    elif status == 200 and companies > 100:
+        report["limit_over_100"] = "capped" if len(_envelope(status, ctype, body, "companies")) <= 100 else None
+    status, ctype, body = client.transport.probe("companies", {"_limit": "1", "_fields": NO_SUCH_FIELD})
+    report["unknown_field"] = "rejected" if status == 400 else "ignored" if status == 200 else None
+
+    rows = _envelope(*client.transport.probe("jobs", {"_limit": "100", "_fields": UNSET_PROBE_FIELDS}), "jobs")
+    forms = {("null" if value is None else "0") for row in rows for key, value in row.items()
+             if key != "id" and (value is None or str(value) == "0")}
+    report["unset_dates"] = sorted(forms)
+
+    status, ctype, body = client.transport.probe(NO_SUCH_PATH)
+    report["unknown_path"] = "html" if _json(body) is None else "json"
+    report["requests_used"] = client.stats().requests
+    lines.append(f"probed {len(REPORT_KEYS) - 1} behaviours with {report['requests_used']} requests")
+    return report, lines
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _envelope(status: int, content_type: str, body: bytes, what: str) -> Any:
+    parsed = _json(body)
+    meta = parsed.get("meta", {}) if isinstance(parsed, dict) else {}
+    if status == 403:
+        raise PermissionDenied("not allowed", method="GET", path=f"/{what}", status=403,
+                               meta_status=meta.get("status"))
+    if status == 429:
+        raise CheckFailed(f"the deployment's hourly request budget is already spent ({what} answered 429); "
+                          "try again after the window resets")
+    if status != 200 or not isinstance(parsed, dict) or meta.get("status") != "ok":
+        raise CheckFailed(f"unexpected answer from {what}: HTTP {status} {content_type.split(';')[0]} "
+                          f"{meta.get('status') or ''} {meta.get('message') or ''}".strip())
+    return parsed.get("response")
+
+
+def simulator_settings(report: dict[str, Any]) -> dict[str, Any]:
+    """The simulator switches that reproduce a check report (for `accelo-kit sim serve --variants`)."""
+    unknown = sorted(set(report) - set(REPORT_KEYS))
+    if unknown:
+        raise ValueError(f"not a check report: unexpected keys {', '.join(unknown)}")
+    settings: dict[str, Any] = {}
+    if report.get("count_type") in {"string", "number"}:
+        settings["count_type"] = report["count_type"]
+    if report.get("expires_in_type") in {"string", "number"}:
+        settings["expires_in_type"] = report["expires_in_type"]
+    if report.get("limit_over_100") in {"capped", "rejected"}:
+        settings["over_limit"] = {"capped": "cap", "rejected": "reject"}[report["limit_over_100"]]
+    if report.get("unknown_field") in {"ignored", "rejected"}:
+        settings["unknown_field"] = {"ignored": "ignore", "rejected": "reject"}[report["unknown_field"]]
+    forms = set(report.get("unset_dates") or [])
+    if forms:
+        settings["unset_date"] = "mixed" if forms == {"null", "0"} else "zero" if forms == {"0"} else "null"
+    if report.get("unknown_path") in {"json", "html"}:
+        settings["unknown_path"] = {"json": "json400", "html": "html404"}[report["unknown_path"]]
+    if isinstance(report.get("rate_limit"), int):
+        settings["rate_limit"] = report["rate_limit"]
+    return settings
