@@ -44,6 +44,7 @@ class EntityState:
     cursor: int | None = None  # every change before this server time is written (date_modified entities)
     max_id: int | None = None  # payments: the highest id written; new rows come above it
     full_pass_at: int | None = None  # payments: server time the last complete full pass began
+    reconciled_at: int | None = None  # server time the last complete id scan for hard deletes began
     window: Window | None = None  # the window in progress
 
     @classmethod
@@ -53,6 +54,7 @@ class EntityState:
             cursor=_opt_int(data.get("cursor")),
             max_id=_opt_int(data.get("max_id")),
             full_pass_at=_opt_int(data.get("full_pass_at")),
+            reconciled_at=_opt_int(data.get("reconciled_at")),
             window=Window(**window) if window else None,
         )
 

@@ -14,6 +14,7 @@ payments have no date_modified: new ones come above the highest id written, and 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from .state import EntityState, SyncState, Window
 log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_EVERY = 10
 DEFAULT_PAYMENTS_FULL_PASS_S = 24 * 3600
+DEFAULT_RECONCILE_EVERY_S = 7 * 24 * 3600
+IDS = "#ids"  # scan key suffix of a reconciliation's id scan
 
 
 class SyncError(AcceloError):
@@ -44,6 +47,8 @@ class SyncOptions:
     payments_full_pass_s: int = DEFAULT_PAYMENTS_FULL_PASS_S
     target: str | None = None  # what the state belongs to; default: the settings' deployment or base_url
     simulated: bool = False
+    reconcile_deletes: bool | None = None  # True: every entity now; False: never; None: on schedule
+    reconcile_every_s: int = DEFAULT_RECONCILE_EVERY_S
 
 
 @dataclass
@@ -54,6 +59,8 @@ class EntityReport:
     pages: int = 0
     seconds: float = 0.0
     complete: bool = False
+    deleted: int | None = None  # rows a completed reconciliation marked deleted (None: none ran)
+    id_pages: int = 0  # requests of the reconciliation's id scan
 
 
 @dataclass
@@ -66,6 +73,7 @@ class SyncReport:
     waited_s: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)  # converter summaries: values set to null
+    notes: list[str] = field(default_factory=list)  # what was skipped and why (e.g. a reconciliation)
     deferred_until: float | None = None  # the budget ran out: the run stopped early at a checkpoint
 
     @property
@@ -114,6 +122,11 @@ class _Run:
             report.entities[e.name] = EntityReport(e.name, label)
         requests = [self.client.scan_request(e.name, filters=self._filters(e, windows[e.name]),
                                              resume=_spans(windows[e.name].progress)) for e in self.entities]
+        self._ids_seen: dict[str, set[int]] = {}
+        for entity in self._reconciliations(state, windows, run_start, report, resumed):
+            self._ids_seen[entity.name] = set()
+            if not _covers_every_row(windows[entity.name]):
+                requests.append(self.client.scan_request(entity.name, fields=[], key=entity.name + IDS))
         self.progress.started(report)
         try:
             self._consume(state, windows, requests, report)
@@ -143,6 +156,51 @@ class _Run:
                 state = None
         return state or SyncState(target=self.target, simulated=self.options.simulated)
 
+    def _reconciliations(self, state: SyncState, windows: dict[str, Window], run_start: int,
+                         report: SyncReport, resumed: set[str]) -> list[Entity]:
+        """Entities whose hard deletes are looked for in this run: forced, or due on schedule, and affordable.
+        A window begun this run that takes every row is an id scan already (staff every run, a full refresh):
+        it costs nothing more. A resumed one saw only part of the ids, so it does not count."""
+        if self.options.reconcile_deletes is False or not hasattr(self.destination, "mark_deleted"):
+            return []
+        chosen = []
+        for entity in self.entities:
+            saved, window = state.entity(entity.name), windows[entity.name]
+            if _covers_every_row(window):
+                if entity.name not in resumed:
+                    chosen.append(entity)
+                continue
+            if saved.cursor is None and saved.max_id is None:
+                continue  # nothing was held before this run that could have been deleted
+            due = self.options.reconcile_deletes or saved.reconciled_at is None or \
+                run_start - saved.reconciled_at >= self.options.reconcile_every_s
+            if due and self._affordable(entity, report):
+                chosen.append(entity)
+        return chosen
+
+    def _affordable(self, entity: Entity, report: SyncReport) -> bool:
+        """An id scan costs ⌈rows/100⌉ + 1 requests: skip it (saying so) if the budget left this window is short."""
+        rows = self.client.count(entity.name)
+        cost = math.ceil(rows / 100) + 1
+        stats = self.client.stats()
+        if stats.remaining is not None and stats.remaining - (stats.reserve or 0) < cost:
+            report.notes.append(f"{entity.name}: delete reconciliation skipped: it needs {cost} requests and "
+                                f"{stats.remaining} remain this window (the next run tries again)")
+            return False
+        return True
+
+    def _reconcile(self, entity: Entity, state: SyncState, run_start: int, report: SyncReport) -> None:
+        """A completed id scan: ids held but no longer in Accelo are flagged deleted. Only ids at or below the
+        highest id the scan saw are judged (ids only grow, so anything above it is newer than the scan)."""
+        seen = self._ids_seen.pop(entity.name)
+        if not seen:
+            return  # an empty answer is not evidence that everything was deleted
+        high = max(seen)
+        gone = {i for i in self.destination.known_ids(entity) if i <= high and i not in seen}  # type: ignore[attr-defined]
+        self.destination.mark_deleted(entity, gone)  # type: ignore[attr-defined]
+        state.entity(entity.name).reconciled_at = run_start
+        report.entities[entity.name].deleted = len(gone)
+
     @staticmethod
     def _filters(entity: Entity, window: Window) -> list[str]:
         return window.filters(entity.cursor_field)
@@ -151,10 +209,21 @@ class _Run:
         since_checkpoint = 0
         first_page_at = {}
         for page in self.client.scan(requests):
+            if page.key.endswith(IDS):
+                name = page.key[: -len(IDS)]
+                self._ids_seen[name].update(int(row["id"]) for row in page.rows)
+                report.entities[name].id_pages += 1
+                if page.complete:
+                    self._reconcile(ENTITIES[name], state, report.run_start, report)
+                    self.destination.checkpoint(state)
+                self.progress.page(name, 0, report)
+                continue
             entity = ENTITIES[page.key]
             window = windows[page.key]
             convert = self.client.converter(page.key)
             rows = [convert(row) for row in page.rows]
+            if page.key in self._ids_seen and _covers_every_row(window):
+                self._ids_seen[page.key].update(row[entity.primary_key] for row in rows)
             if rows:
                 self.destination.write(entity, rows)
                 top = max(row[entity.primary_key] for row in rows)
@@ -167,6 +236,8 @@ class _Run:
             since_checkpoint += 1
             if page.complete:
                 self._finish(entity, state.entity(page.key), window)
+                if page.key in self._ids_seen and _covers_every_row(window):
+                    self._reconcile(entity, state, report.run_start, report)
                 entry.complete = True
                 entry.seconds = time.monotonic() - first_page_at[page.key]
             if page.complete or since_checkpoint >= self.options.checkpoint_every:
@@ -210,6 +281,11 @@ def next_window(entity: Entity, saved: EntityState, run_start: int, settings: Se
             return Window("full", run_start, after)
         return Window("new", run_start, after, progress=[[saved.max_id, None]])
     return Window("full", run_start)
+
+
+def _covers_every_row(window: Window) -> bool:
+    """A window without bounds sees every id: as good as a reconciliation's id scan."""
+    return window.kind != "new" and window.after is None and window.before is None
 
 
 def _spans(progress: list[list[int | None]] | None) -> list[tuple[int, int | None]] | None:

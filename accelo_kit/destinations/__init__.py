@@ -1,5 +1,5 @@
 """Where synced rows go. Each destination upserts by primary key and commits rows and state together."""
 
-from .base import Destination, MemoryDestination
+from .base import DeletingDestination, Destination, MemoryDestination
 
-__all__ = ["Destination", "MemoryDestination"]
+__all__ = ["DeletingDestination", "Destination", "MemoryDestination"]

@@ -32,6 +32,7 @@ SQL_TYPES = {
 }
 STATE_TABLE = "_accelo_kit_state"
 SYNCED_AT = "_synced_at"
+DELETED, DELETED_AT = "_deleted", "_deleted_at"  # soft deletes from reconciliation, like Fivetran's
 _open_paths: set[Path] = set()
 _open_lock = threading.Lock()
 
@@ -62,6 +63,7 @@ class DuckDBDestination:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).resolve()
         self._pending: dict[str, tuple[Entity, dict[Any, Record]]] = {}
+        self._deletes: dict[str, tuple[Entity, set[int]]] = {}
         with _open_lock:
             if self.path in _open_paths:
                 raise DatabaseBusy(f"another sync in this process is writing {self.path}")
@@ -98,13 +100,26 @@ class DuckDBDestination:
             columns = [f"{_quote(c.name)} {SQL_TYPES[c.type]}" for c in entity.columns]
             self.con.execute(
                 f"CREATE TABLE IF NOT EXISTS {_quote(entity.name)} ({', '.join(columns)}, "
-                f"{SYNCED_AT} TIMESTAMPTZ, PRIMARY KEY ({_quote(entity.primary_key)}))")
+                f"{SYNCED_AT} TIMESTAMPTZ, {DELETED} BOOLEAN DEFAULT false, {DELETED_AT} TIMESTAMPTZ, "
+                f"PRIMARY KEY ({_quote(entity.primary_key)}))")
             existing = {r[0] for r in self.con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [entity.name]).fetchall()}
-            for column in entity.columns:
-                if column.name not in existing:
-                    self.con.execute(f"ALTER TABLE {_quote(entity.name)} ADD COLUMN {_quote(column.name)} "
-                                     f"{SQL_TYPES[column.type]}")
+            wanted = [(c.name, SQL_TYPES[c.type]) for c in entity.columns]
+            wanted += [(DELETED, "BOOLEAN DEFAULT false"), (DELETED_AT, "TIMESTAMPTZ")]
+            for name, sql_type in wanted:
+                if name not in existing:
+                    self.con.execute(f"ALTER TABLE {_quote(entity.name)} ADD COLUMN {_quote(name)} {sql_type}")
+
+    def known_ids(self, entity: Entity) -> set[int]:
+        """Ids held and not flagged deleted, once every checkpoint handed over is committed."""
+        self.flush()
+        with self.con.cursor() as reader:  # the writer thread owns `con`; a cursor is a connection of its own
+            rows = reader.execute(f"SELECT {_quote(entity.primary_key)} FROM {_quote(entity.name)} "
+                                  f"WHERE NOT coalesce({DELETED}, false)").fetchall()
+        return {row[0] for row in rows}
+
+    def mark_deleted(self, entity: Entity, ids: set[int]) -> None:
+        self._deletes.setdefault(entity.name, (entity, set()))[1].update(ids)
 
     def write(self, entity: Entity, rows: list[Record]) -> None:
         _, pending = self._pending.setdefault(entity.name, (entity, {}))
@@ -117,7 +132,8 @@ class DuckDBDestination:
         thread keeps paging during a commit and memory stays bounded; `flush()`/`close()` wait for the commits."""
         self._raise_failure()
         batches, self._pending = self._pending, {}
-        self._jobs.put((batches, state.to_json()))
+        deletes, self._deletes = self._deletes, {}
+        self._jobs.put((batches, deletes, state.to_json()))
 
     def flush(self) -> None:
         """Wait until every checkpoint handed over is committed; raise the writer's error if one failed."""
@@ -128,6 +144,7 @@ class DuckDBDestination:
         """Commit the checkpoints already handed over (rows written since the last one are dropped, as a crash
         would drop them), then close."""
         self._pending.clear()
+        self._deletes.clear()
         try:
             self._jobs.join()
             self._jobs.put(None)
@@ -155,12 +172,17 @@ class DuckDBDestination:
             finally:
                 self._jobs.task_done()
 
-    def _commit(self, batches: dict[str, tuple[Entity, dict[Any, Record]]], state_json: str) -> None:
+    def _commit(self, batches: dict[str, tuple[Entity, dict[Any, Record]]],
+                deletes: dict[str, tuple[Entity, set[int]]], state_json: str) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
             for entity, rows in batches.values():
                 if rows:
                     self._upsert(entity, list(rows.values()))
+            for entity, ids in deletes.values():
+                if ids:
+                    self.con.execute(f"UPDATE {_quote(entity.name)} SET {DELETED} = true, {DELETED_AT} = now() "
+                                     f"WHERE {_quote(entity.primary_key)} IN (SELECT unnest(?))", [sorted(ids)])
             self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state_json])
             self.con.execute("COMMIT")
         except BaseException:
@@ -179,10 +201,10 @@ class DuckDBDestination:
                              copy=False)
         names = entity.field_names
         casts = ", ".join(f"CAST({_quote(c.name)} AS {SQL_TYPES[c.type]})" for c in entity.columns)
-        target = ", ".join([*(_quote(n) for n in names), SYNCED_AT])
+        target = ", ".join([*(_quote(n) for n in names), SYNCED_AT, DELETED, DELETED_AT])
         self.con.register("_accelo_batch", frame)
         try:
             self.con.execute(f"INSERT OR REPLACE INTO {_quote(entity.name)} ({target}) "
-                             f"SELECT {casts}, now() FROM _accelo_batch")
+                             f"SELECT {casts}, now(), false, NULL FROM _accelo_batch")
         finally:
             self.con.unregister("_accelo_batch")

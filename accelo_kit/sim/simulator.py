@@ -151,6 +151,9 @@ class Simulator:
     def delete(self, resource: str, ids: list[int] | None = None, count: int = 1) -> list[int]:
         return self.store.delete(resource, ids, count)
 
+    def undelete(self, resource: str, ids: list[int]) -> list[int]:
+        return self.store.undelete(resource, ids)
+
 
 @contextlib.contextmanager
 def serve(settings: SimSettings | None = None, **overrides: Any) -> Iterator[str]:

@@ -37,6 +37,7 @@ class Store:
         self.order: dict[str, list[int]] = {name: sorted(self.tables[name]) for name in LISTABLE}
         self._high_water = {name: (ids[-1] if ids else 0) for name, ids in self.order.items()}
         self._rng = random.Random(settings.seed ^ 0x5EED)
+        self._graveyard: dict[tuple[str, int], Row] = {}
         numbers = [int(r["invoice_number"]) for r in self.tables["invoices"].values() if r["invoice_number"]]
         self._invoice_number = max(numbers, default=1000)
 
@@ -120,6 +121,7 @@ class Store:
             stamp = str(self._now())
             for row_id in chosen:
                 row = self.tables[resource].pop(row_id)
+                self._graveyard[(resource, row_id)] = row
                 order = self.order[resource]
                 del order[bisect.bisect_left(order, row_id)]
                 if resource == "payments":
@@ -168,6 +170,24 @@ class Store:
         owed = Decimal(invoice["outstanding"])
         payment.update(against_id=invoice["id"], direction="credit", currency_id=invoice["currency_id"],
                        payment_currency=invoice["currency_id"], amount=money(min(Decimal(payment["amount"]), owed)))
+
+    def undelete(self, resource: str, ids: Iterable[int]) -> list[int]:
+        """Bring hard-deleted rows back under their old ids, modified now (a restore from Accelo's side)."""
+        with self.lock:
+            stamp = str(self._now())
+            restored = []
+            for row_id in ids:
+                row = self._graveyard.pop((resource, int(row_id)), None)
+                if row is None:
+                    raise KeyError(f"{resource} {row_id} was not deleted")
+                if "date_modified" in row:
+                    row["date_modified"] = stamp
+                self.tables[resource][int(row_id)] = row
+                bisect.insort(self.order[resource], int(row_id))
+                restored.append(int(row_id))
+                if resource == "payments":
+                    self._settle_invoice(int(row["against_id"]), stamp)
+            return restored
 
     def _settle_invoice(self, invoice_id: int, stamp: str) -> None:
         """Keep `outstanding` equal to amount + tax - credits + debits, and show the change as a modification."""

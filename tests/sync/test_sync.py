@@ -76,7 +76,8 @@ def test_duckdb_columns_have_the_declared_types(sim: Simulator, tmp_path: Path) 
         for entity in ENTITIES.values():
             described = {row[0]: row[1] for row in con.execute(f'DESCRIBE "{entity.name}"').fetchall()}
             assert described == {**{c.name: expected_sql[c.type] for c in entity.columns},
-                                 "_synced_at": "TIMESTAMP WITH TIME ZONE"}
+                                 "_synced_at": "TIMESTAMP WITH TIME ZONE", "_deleted": "BOOLEAN",
+                                 "_deleted_at": "TIMESTAMP WITH TIME ZONE"}
             keys = con.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
                                "AND constraint_type = 'PRIMARY KEY'", [entity.name]).fetchone()
             assert keys[0] == ["id"]

@@ -1,0 +1,193 @@
+"""Fivetran as a destination: the sync engine's writes and checkpoints become Connector SDK operations.
+
+Fivetran keeps what `op.upsert` sends until the next `op.checkpoint` and commits it together with that state, which
+is the Destination contract already, so the adapter forwards each call and converts values into the types the SDK
+accepts. It takes the SDK's `Operations` and `Logging` as parameters: the kit stays importable without the SDK, and
+tests can record the calls. `connector.py` is only the wiring around what lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+from ..config import Settings
+from ..convert import DECIMAL_PRECISION, DECIMAL_SCALE
+from ..entities import ENTITIES, Entity
+from ..errors import AcceloError, ConfigError
+from ..state import StateError, SyncState
+from ..sync import SyncProgress, SyncReport
+from .base import Record
+
+# The longest wait for the rate window a Fivetran run accepts: past it, the run checkpoints and returns, and the
+# next scheduled sync carries on, rather than holding Fivetran's worker for up to an hour. The CLI waits instead.
+DEFAULT_MAX_RATE_WAIT_S = 300
+SDK_TYPES: dict[str, Any] = {
+    "int": "LONG",
+    "link": "LONG",
+    "decimal": {"type": "DECIMAL", "precision": DECIMAL_PRECISION, "scale": DECIMAL_SCALE},
+    "timestamp": "UTC_DATETIME",
+    "bool": "BOOLEAN",
+    "str": "STRING",
+}
+
+
+class Operations(Protocol):
+    """The part of the SDK's `Operations` the adapter uses."""
+
+    @staticmethod
+    def upsert(table: str, data: dict[str, Any]) -> None: ...
+
+    @staticmethod
+    def checkpoint(state: dict[str, Any]) -> None: ...
+
+
+class Log(Protocol):
+    """The part of the SDK's `Logging` the adapter uses."""
+
+    @staticmethod
+    def info(message: str) -> None: ...
+
+    @staticmethod
+    def warning(message: str) -> None: ...
+
+
+def fivetran_schema(entities: Sequence[str]) -> list[dict[str, Any]]:
+    """`schema()`'s answer from the registry: one table per entity, `id` as key, every column typed (an untyped
+    column would be typed by Fivetran from its first values, and money must never become a float)."""
+    tables = []
+    for name in entities:
+        entity = ENTITIES[name]
+        tables.append({"table": entity.name, "primary_key": [entity.primary_key],
+                       "columns": {c.name: SDK_TYPES[c.type] for c in entity.columns}})
+    return tables
+
+
+def settings_from_configuration(configuration: Mapping[str, Any]) -> Settings:
+    """Validate Fivetran's configuration before any request: every value a string (Fivetran's rule, stricter than
+    `Settings.from_mapping`, which also takes numbers for the CLI's overrides), every problem listed at once."""
+    values = dict(configuration or {})
+    raw_wait = values.get("max_rate_wait")
+    if raw_wait is None or (isinstance(raw_wait, str) and not raw_wait.strip()):
+        values["max_rate_wait"] = str(DEFAULT_MAX_RATE_WAIT_S)
+    problems: list[str] = []
+    settings = None
+    try:
+        settings = Settings.from_mapping(values)
+    except ConfigError as err:
+        problems = list(err.problems)
+    said = {p.split(" ", 1)[0] for p in problems if " must be a string" in p}
+    loose = [f"{key} must be a string like every configuration value, got {type(value).__name__}"
+             for key, value in (configuration or {}).items() if not isinstance(value, str) and key not in said]
+    if loose or settings is None:
+        raise ConfigError(loose + problems)
+    return settings
+
+
+class FivetranDestination:
+    """The Destination protocol over the SDK's operations. Upserts come only from the thread that built it (the
+    thread Fivetran called `update()` on): the sync engine writes from its own thread, and this makes sure of it."""
+
+    def __init__(self, op: Operations, state: Mapping[str, Any] | None, log: Log | None = None) -> None:
+        self.op, self.log = op, log
+        self._saved = dict(state or {})
+        self._thread = threading.get_ident()
+        self._decimals: dict[str, tuple[str, ...]] = {}
+        self.rows_since_checkpoint: Counter[str] = Counter()
+        self.checkpoints = 0
+
+    def load_state(self) -> SyncState | None:
+        if not self._saved:
+            return None  # Fivetran's first sync, or a reset connection: the state is {}
+        try:
+            return SyncState.from_json(json.dumps(self._saved))
+        except StateError as err:
+            raise StateError(f"{err} (on Fivetran, re-sync the connection's historical data; locally, "
+                             "`fivetran reset`)") from None
+
+    def prepare(self, entities: Sequence[Entity]) -> None:
+        """Tables are declared by `schema()`; here only which columns need converting."""
+        for entity in entities:
+            self._decimals[entity.name] = tuple(c.name for c in entity.columns if c.type == "decimal")
+
+    def write(self, entity: Entity, rows: list[Record]) -> None:
+        self._check_thread()
+        decimals = self._decimals.get(entity.name)
+        if decimals is None:
+            decimals = self._decimals[entity.name] = tuple(c.name for c in entity.columns if c.type == "decimal")
+        for row in rows:
+            self.op.upsert(entity.name, sdk_row(row, decimals))
+        self.rows_since_checkpoint[entity.name] += len(rows)
+
+    def checkpoint(self, state: SyncState) -> None:
+        """Commit every upsert so far together with `state` (a plain dict, as Fivetran keeps it)."""
+        self._check_thread()
+        self.op.checkpoint(json.loads(state.to_json()))
+        self.checkpoints += 1
+        if self.log is not None and self.rows_since_checkpoint:
+            written = ", ".join(f"{name} {count}" for name, count in self.rows_since_checkpoint.items())
+            self.log.info(f"checkpoint: rows committed since the last one: {written}")
+        self.rows_since_checkpoint.clear()
+
+    def close(self) -> None:
+        """Nothing to release: upserts after the last checkpoint are Fivetran's to drop or to commit at the end."""
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise AcceloError("Fivetran operations must come from the thread that runs update(), not a worker")
+
+
+def sdk_row(row: Record, decimals: Sequence[str]) -> dict[str, Any]:
+    """A converted row as the SDK accepts it: a DECIMAL column takes text or int, never a Decimal or a float, so
+    exact money goes over as plain-notation text; ints, bools, aware datetimes, str and None go as they are."""
+    if not decimals:
+        return dict(row)
+    out = dict(row)
+    for name in decimals:
+        value = out.get(name)
+        if isinstance(value, Decimal):
+            out[name] = format(value, "f")
+    return out
+
+
+class LogProgress(SyncProgress):
+    """The run's story in Fivetran's log: a line per entity as it starts and finishes, a line per checkpoint (from
+    the destination), waits for the rate window, a summary, and the converter's bad values as warnings."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self._done: set[str] = set()
+
+    def started(self, report: SyncReport) -> None:
+        for name, entry in report.entities.items():
+            self.log.info(f"{name}: fetching ({entry.window} window)")
+
+    def page(self, name: str, rows: int, report: SyncReport) -> None:
+        entry = report.entities[name]
+        if entry.complete and name not in self._done:  # once, even if more pages of the entity follow
+            self._done.add(name)
+            self.log.info(f"{name}: complete, {entry.rows} rows in {entry.pages} pages ({entry.seconds:.1f} s)")
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        self.log.info(f"waiting {seconds:.0f} s for the {reason}")
+
+    def finished(self, report: SyncReport) -> None:
+        rows = sum(e.rows for e in report.entities.values())
+        self.log.info(f"sync summary: {rows} rows, {report.requests} requests ({report.retries} retries, "
+                      f"{report.throttled} rate-limited, {report.waited_s:.1f} s waiting for the budget) in "
+                      f"{report.seconds:.1f} s; " + ", ".join(f"{e.name} {e.rows}" for e in report.entities.values()))
+        for problem in report.problems:
+            self.log.warning(problem)
+        if report.deferred_until is not None:
+            self.log.warning(deferral_message(report.deferred_until))
+
+
+def deferral_message(resume_at: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(round(resume_at)))  # the server's reset is whole s
+    return (f"the deployment's hourly request budget is spent and resets at {when}: this sync stopped at a "
+            "checkpoint instead of waiting, and the next sync carries on from there")
