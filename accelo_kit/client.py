@@ -34,7 +34,7 @@ class AcceloClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.clock = ServerClock()
-        self.budget = RateBudget(self.clock, settings.budget_reserve)
+        self.budget = RateBudget(self.clock, settings.budget_reserve, max_wait_s=settings.max_rate_wait)
         self.policy = RetryPolicy(max_attempts=settings.max_attempts, max_wait_s=settings.max_retry_wait)
         self._token_session = requests.Session()
         self._token_session.trust_env = False

@@ -54,6 +54,7 @@ class Settings:
     overlap_seconds: int = 300
     max_attempts: int = 8  # per request, retriable errors only
     max_retry_wait: float = 600.0  # seconds of backoff per request before giving up (429 waits not included)
+    max_rate_wait: float | None = None  # longest wait for the rate window; longer: stop at a checkpoint. None: wait
 
     def __post_init__(self) -> None:
         problems = []
@@ -280,4 +281,5 @@ _PARSERS = {
     "overlap_seconds": _bounded_int(0, 7 * 86_400),
     "max_attempts": _bounded_int(1, 100),
     "max_retry_wait": _positive_float,
+    "max_rate_wait": _positive_float,
 }
