@@ -54,6 +54,7 @@ class Settings:
     overlap_seconds: int = 300
     max_attempts: int = 8  # per request, retriable errors only
     max_retry_wait: float = 600.0  # seconds of backoff per request before giving up (429 waits not included)
+    reconcile_every_days: float = 7.0  # how often to look for hard deletes (an id scan); 0: every run
     max_rate_wait: float | None = None  # longest wait for the rate window; longer: stop at a checkpoint. None: wait
 
     def __post_init__(self) -> None:
@@ -242,6 +243,16 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if value < 0:
+        raise ValueError(f"{raw!r} must not be negative")
+    return value
+
+
 def parse_entities(raw: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     unknown = [n for n in names if n not in ENTITIES]
@@ -282,4 +293,5 @@ _PARSERS = {
     "max_attempts": _bounded_int(1, 100),
     "max_retry_wait": _positive_float,
     "max_rate_wait": _positive_float,
+    "reconcile_every_days": _non_negative_float,
 }

@@ -32,7 +32,6 @@ from .state import EntityState, SyncState, Window
 log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_EVERY = 10
 DEFAULT_PAYMENTS_FULL_PASS_S = 24 * 3600
-DEFAULT_RECONCILE_EVERY_S = 7 * 24 * 3600
 IDS = "#ids"  # scan key suffix of a reconciliation's id scan
 
 
@@ -48,7 +47,7 @@ class SyncOptions:
     target: str | None = None  # what the state belongs to; default: the settings' deployment or base_url
     simulated: bool = False
     reconcile_deletes: bool | None = None  # True: every entity now; False: never; None: on schedule
-    reconcile_every_s: int = DEFAULT_RECONCILE_EVERY_S
+    reconcile_every_s: int | None = None  # None: the settings' reconcile_every_days
 
 
 @dataclass
@@ -172,8 +171,11 @@ class _Run:
                 continue
             if saved.cursor is None and saved.max_id is None:
                 continue  # nothing was held before this run that could have been deleted
+            every = self.options.reconcile_every_s
+            if every is None:
+                every = int(self.client.settings.reconcile_every_days * 86_400)
             due = self.options.reconcile_deletes or saved.reconciled_at is None or \
-                run_start - saved.reconciled_at >= self.options.reconcile_every_s
+                run_start - saved.reconciled_at >= every
             if due and self._affordable(entity, report):
                 chosen.append(entity)
         return chosen

@@ -8,9 +8,11 @@ tests can record the calls. `connector.py` is only the wiring around what lives 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -27,6 +29,7 @@ from .base import Record
 # The longest wait for the rate window a Fivetran run accepts: past it, the run checkpoints and returns, and the
 # next scheduled sync carries on, rather than holding Fivetran's worker for up to an hour. The CLI waits instead.
 DEFAULT_MAX_RATE_WAIT_S = 300
+IDS_KEY = "fivetran_ids"  # the state's extra key: ids held per table, for hard-delete reconciliation
 SDK_TYPES: dict[str, Any] = {
     "int": "LONG",
     "link": "LONG",
@@ -42,6 +45,9 @@ class Operations(Protocol):
 
     @staticmethod
     def upsert(table: str, data: dict[str, Any]) -> None: ...
+
+    @staticmethod
+    def delete(table: str, keys: dict[str, Any]) -> None: ...
 
     @staticmethod
     def checkpoint(state: dict[str, Any]) -> None: ...
@@ -96,6 +102,11 @@ class FivetranDestination:
     def __init__(self, op: Operations, state: Mapping[str, Any] | None, log: Log | None = None) -> None:
         self.op, self.log = op, log
         self._saved = dict(state or {})
+        # A connector cannot read the warehouse, so the ids it holds travel in the state (compactly), for the
+        # sync's hard-delete reconciliation: `known_ids` answers from them, `mark_deleted` becomes `op.delete`.
+        self._ids: dict[str, set[int]] = {name: decode_ids(text) for name, text in
+                                          (self._saved.pop(IDS_KEY, None) or {}).items()}
+        self._encoded: dict[str, str] = {}
         self._thread = threading.get_ident()
         self._decimals: dict[str, tuple[str, ...]] = {}
         self.rows_since_checkpoint: Counter[str] = Counter()
@@ -120,14 +131,34 @@ class FivetranDestination:
         decimals = self._decimals.get(entity.name)
         if decimals is None:
             decimals = self._decimals[entity.name] = tuple(c.name for c in entity.columns if c.type == "decimal")
+        held = self._ids.setdefault(entity.name, set())
         for row in rows:
             self.op.upsert(entity.name, sdk_row(row, decimals))
+            held.add(row[entity.primary_key])
+        self._encoded.pop(entity.name, None)
         self.rows_since_checkpoint[entity.name] += len(rows)
+
+    def known_ids(self, entity: Entity) -> set[int]:
+        return set(self._ids.get(entity.name, ()))
+
+    def mark_deleted(self, entity: Entity, ids: set[int]) -> None:
+        """Soft deletes: Fivetran sets `_fivetran_deleted` on each, and a later upsert of the id undoes it."""
+        self._check_thread()
+        held = self._ids.setdefault(entity.name, set())
+        for row_id in sorted(ids):
+            self.op.delete(entity.name, {entity.primary_key: row_id})
+            held.discard(row_id)
+        self._encoded.pop(entity.name, None)
 
     def checkpoint(self, state: SyncState) -> None:
         """Commit every upsert so far together with `state` (a plain dict, as Fivetran keeps it)."""
         self._check_thread()
-        self.op.checkpoint(json.loads(state.to_json()))
+        payload = json.loads(state.to_json())
+        for name, ids in self._ids.items():
+            if name not in self._encoded:
+                self._encoded[name] = encode_ids(ids)
+        payload[IDS_KEY] = dict(self._encoded)
+        self.op.checkpoint(payload)
         self.checkpoints += 1
         if self.log is not None and self.rows_since_checkpoint:
             written = ", ".join(f"{name} {count}" for name, count in self.rows_since_checkpoint.items())
@@ -140,6 +171,35 @@ class FivetranDestination:
     def _check_thread(self) -> None:
         if threading.get_ident() != self._thread:
             raise AcceloError("Fivetran operations must come from the thread that runs update(), not a worker")
+
+
+def encode_ids(ids: set[int]) -> str:
+    """Sorted ids as zlib-compressed LEB128 gaps, base64: about a byte an id before compression, so a deployment's
+    ids fit in a few kilobytes of state."""
+    out = bytearray()
+    previous = 0
+    for value in sorted(ids):
+        gap = value - previous
+        previous = value
+        while gap >= 0x80:
+            out.append(gap & 0x7F | 0x80)
+            gap >>= 7
+        out.append(gap)
+    return base64.b64encode(zlib.compress(bytes(out), 9)).decode()
+
+
+def decode_ids(text: str) -> set[int]:
+    data = zlib.decompress(base64.b64decode(text))
+    ids, value, gap, shift = set(), 0, 0, 0
+    for byte in data:
+        gap |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            continue
+        value += gap
+        ids.add(value)
+        gap = shift = 0
+    return ids
 
 
 def sdk_row(row: Record, decimals: Sequence[str]) -> dict[str, Any]:

@@ -430,3 +430,25 @@ def test_importing_the_connector_pulls_no_pandas_ipywidgets_or_jupyter(venv: str
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the bundle as it was built
     done = subprocess.run([str(python), "-c", probe], cwd=where, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- hard deletes -----------------------------------------------------------------------------------------
+def test_hard_deletes_reach_fivetran_as_soft_deletes(tmp_path: Path, debug_in_process: Any,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 9: a completed reconciliation marks exactly the ids gone from Accelo with `_fivetran_deleted`; the
+    ids the connector holds travel compactly in its state, since it cannot read the warehouse."""
+    with Simulator(sizes=SIZES, seed=23) as sim:
+        project = make_project(tmp_path / "project")
+        debug_in_process(project, config(sim))
+        capsys.readouterr()
+        gone = {"companies": set(sim.delete("companies", count=7)), "staff": set(sim.delete("staff", count=2))}
+        advance_server_clock(sim, 120)
+        debug_in_process(project, config(sim, reconcile_every_days="0"))
+        assert "SYNC SUCCEEDED" in capsys.readouterr().out
+        with duckdb.connect(str(project / "files" / "warehouse.db"), read_only=True) as con:
+            for name, ids in gone.items():
+                flagged = {r[0] for r in con.execute(f'SELECT id FROM tester."{name}" WHERE _fivetran_deleted')
+                           .fetchall()}
+                assert flagged == ids, name
+        assert len(json.dumps(saved_state(project)["fivetran_ids"])) < 20_000
+        assert_warehouse_matches(project, sim, deleted=gone)
