@@ -43,7 +43,9 @@ def _sync(args: argparse.Namespace) -> int:
     report, db, _ = run_sync(args.config, args.db, simulate=args.simulate, entities=args.entities,
                                   threads=args.threads, full_refresh=args.full_refresh,
                                   checkpoint_every=args.checkpoint_every,
-                                  payments_full_pass_hours=args.payments_full_pass_hours, progress=progress)
+                                  payments_full_pass_hours=args.payments_full_pass_hours, progress=progress,
+                                  reconcile_deletes=args.reconcile_deletes,
+                                  reconcile_every_days=args.reconcile_every_days)
     print(format_summary(report, where=str(db)))
     return EXIT_DEFERRED if report.deferred_until is not None else 0
 
@@ -238,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--checkpoint-every", type=int, metavar="PAGES", help="commit at least every N pages (10)")
     sync.add_argument("--payments-full-pass-hours", type=float, metavar="H",
                       help="refetch every payment this often to catch edits (24; 0 = every run)")
+    sync.add_argument("--reconcile-deletes", action="store_true", default=None,
+                      help="look for hard-deleted rows now (an id scan: about rows/100 requests per entity)")
+    sync.add_argument("--no-reconcile-deletes", action="store_false", dest="reconcile_deletes",
+                      help="never look for hard deletes in this run")
+    sync.add_argument("--reconcile-every-days", type=float, metavar="D",
+                      help="look for hard deletes this often (7); staff every run, for free")
     sync.add_argument("--quiet", action="store_true", help="no progress bars")
     sync.set_defaults(run=_sync)
 

@@ -55,13 +55,17 @@ class TqdmProgress(SyncProgress):
 
 
 def summary_rows(report: SyncReport) -> list[dict[str, Any]]:
-    return [{"entity": e.name, "window": e.window, "rows": e.rows, "requests": e.pages,
+    rows = [{"entity": e.name, "window": e.window, "rows": e.rows, "requests": e.pages + e.id_pages,
              "seconds": round(e.seconds, 2), "complete": e.complete} for e in report.entities.values()]
+    if any(e.deleted is not None for e in report.entities.values()):
+        for row, entry in zip(rows, report.entities.values(), strict=True):
+            row["deleted"] = "-" if entry.deleted is None else entry.deleted
+    return rows
 
 
 def format_summary(report: SyncReport, where: str = "") -> str:
     rows = summary_rows(report)
-    headers = ["entity", "window", "rows", "requests", "seconds", "complete"]
+    headers = list(rows[0]) if rows else ["entity"]
     cells = [[str(r[h]) for h in headers] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
@@ -75,4 +79,5 @@ def format_summary(report: SyncReport, where: str = "") -> str:
         when = time.strftime("%H:%M:%S", time.localtime(report.deferred_until))
         out.append(f"STOPPED EARLY: the hourly budget is spent until about {when}; the next run carries on")
     out.extend(report.problems)
+    out.extend(report.notes)
     return "\n".join(out)

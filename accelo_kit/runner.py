@@ -15,6 +15,7 @@ from .client import AcceloClient
 from .config import Settings
 from .paths import default_db, resolve
 from .sync import SyncOptions, SyncProgress, SyncReport, sync
+from .tuning import with_saved_threads
 
 log = logging.getLogger(__name__)
 SIMULATOR_SEED = 1
@@ -38,6 +39,7 @@ def open_target(config_path: str | Path | None = None, simulate: bool = False,
     mistaken for, or mixed with, a real deployment's data.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+    overrides = with_saved_threads(overrides, config_path, simulate, environ)  # out/tuning.json, unless explicit
     if not simulate:
         settings = Settings.load(config_path or None, environ=os.environ if environ is None else environ,
                                  **overrides)
@@ -57,6 +59,7 @@ def run_sync(config_path: str | Path | None = None, db_path: str | Path | None =
              simulate: bool = False, entities: Sequence[str] | str | None = None, threads: int | None = None,
              full_refresh: bool = False, overlap_seconds: int | None = None,
              checkpoint_every: int | None = None, payments_full_pass_hours: float | None = None,
+             reconcile_deletes: bool | None = None, reconcile_every_days: float | None = None,
              progress: SyncProgress | None = None,
              simulator_settings: Mapping[str, Any] | None = None) -> tuple[SyncReport, Path, Target]:
     """Sync into DuckDB. Raises ConfigError, DatabaseBusy, StateError or SyncError with a clear message."""
@@ -67,7 +70,9 @@ def run_sync(config_path: str | Path | None = None, db_path: str | Path | None =
     overrides = {"entities": ",".join(entities) if entities else None,
                  "threads": str(threads) if threads else None,
                  "overlap_seconds": None if overlap_seconds is None else str(overlap_seconds)}
-    options = SyncOptions(full_refresh=full_refresh)
+    options = SyncOptions(full_refresh=full_refresh, reconcile_deletes=reconcile_deletes)
+    if reconcile_every_days is not None:
+        options.reconcile_every_s = int(reconcile_every_days * 86_400)
     if checkpoint_every:
         options.checkpoint_every = checkpoint_every
     if payments_full_pass_hours is not None:

@@ -62,6 +62,12 @@ class RawApi:
             page += 1
 
 
+@pytest.fixture(autouse=True)
+def _no_saved_tuning(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's out/tuning.json must not change the thread count tests (and their subprocesses) run with."""
+    monkeypatch.setenv("ACCELO_KIT_TUNING", str(tmp_path_factory.getbasetemp() / "no-tuning.json"))
+
+
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with Simulator(sizes=SMALL_SIZES, seed=11) as simulator:
