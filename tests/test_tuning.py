@@ -138,8 +138,11 @@ def test_budget_arithmetic() -> None:
 
 
 # -- out/tuning.json -----------------------------------------------------------------------------------------
-def test_the_default_path_is_under_the_repository_root() -> None:
+def test_the_default_path_is_under_the_repository_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("ACCELO_KIT_TUNING", raising=False)
     assert default_tuning_path() == project_root() / "out" / "tuning.json"
+    monkeypatch.setenv("ACCELO_KIT_TUNING", str(tmp_path / "t.json"))
+    assert default_tuning_path() == tmp_path / "t.json"
 
 
 def test_saved_tuning_round_trips_and_is_per_target(tuning_file: Path) -> None:
