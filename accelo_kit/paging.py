@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import broken
+
 PAGE_SIZE = 100  # Accelo's maximum `_limit`
 MIN_SPLIT_ROWS = 4 * PAGE_SIZE  # split only if each half keeps ~2 pages: every range ends on a part-filled page
 RESERVED_FILTERS = ("id_greater_than", "id_less_than", "order_by_asc", "order_by_desc")
@@ -115,12 +117,32 @@ class KeysetScanner:
     _cond: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
 
     def scan(self, requests: Sequence[ScanRequest]) -> Iterator[Page]:
+        if broken.on("offset_paging"):
+            return self._offset_scan(requests)
         scans = [
             _Scan(r, [_Range(lo, hi) for lo, hi in (r.resume if r.resume is not None else ((0, None),))])
             for r in requests
         ]
         run = _Run(self, scans)
         return run.pages()
+
+
+    def _offset_scan(self, requests: Sequence[ScanRequest]) -> Iterator[Page]:
+        """The broken variant: `_page` offsets, one scan after another. Rows deleted mid-scan shift later pages."""
+        for request in requests:
+            number = 0
+            while True:
+                params = {"_limit": str(self.page_size), "_page": str(number)}
+                if request.filters:
+                    params["_filters"] = ",".join(request.filters)
+                if request.fields:
+                    params["_fields"] = request.fields
+                rows = self.fetch(request.path, params)
+                number += 1
+                done = len(rows) < self.page_size
+                yield Page(request.key, rows, () if done else ((0, None),), done)
+                if done:
+                    break
 
 
 class _Run:

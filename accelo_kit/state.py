@@ -29,6 +29,7 @@ class Window:
     before: int | None = None  # `date_modified_before` bound (strict), if any
     progress: list[list[int | None]] | None = None  # pending (lo, hi] id ranges; None: not begun
     max_id: int | None = None  # the highest id written in this window so far
+    max_modified: int | None = None  # used only by the broken variant `cursor_from_max_seen`
 
     def filters(self, field_name: str | None) -> list[str]:
         found = []

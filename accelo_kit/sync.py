@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from . import broken
 from .budget import BudgetExhausted
 from .client import AcceloClient
 from .config import Settings
@@ -230,6 +231,9 @@ class _Run:
                 self.destination.write(entity, rows)
                 top = max(row[entity.primary_key] for row in rows)
                 window.max_id = top if window.max_id is None else max(window.max_id, top)
+                if broken.on("cursor_from_max_seen") and entity.cursor_field:
+                    stamps = [int(r[entity.cursor_field].timestamp()) for r in rows if r[entity.cursor_field]]
+                    window.max_modified = max([window.max_modified or 0, *stamps])
             window.progress = [list(span) for span in page.progress]
             entry = report.entities[page.key]
             first_page_at.setdefault(page.key, time.monotonic())
@@ -252,6 +256,8 @@ class _Run:
         """A window fully written: move the cursor (only now)."""
         if entity.strategy == "date_modified":
             saved.cursor = window.started
+            if broken.on("cursor_from_max_seen"):
+                saved.cursor = window.max_modified or saved.cursor
         elif entity.strategy == "created":
             if window.max_id is not None:
                 saved.max_id = window.max_id if saved.max_id is None else max(saved.max_id, window.max_id)
@@ -271,8 +277,12 @@ def next_window(entity: Entity, saved: EntityState, run_start: int, settings: Se
     if entity.strategy == "date_modified":
         if saved.cursor is not None:
             after: int | None = saved.cursor - settings.overlap_seconds - 1
+            if broken.on("no_overlap"):
+                after = saved.cursor
         else:
             after = None if start_ts is None else start_ts - 1
+        if broken.on("cursor_from_max_seen"):
+            return Window("modified", run_start, after, None)
         # the very first run of an entity without start_date takes every row, unset dates included
         return Window("modified", run_start, after, run_start if after is not None else None)
     if entity.strategy == "created":

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .. import broken
 from ..convert import DECIMAL_PRECISION, DECIMAL_SCALE
 from ..entities import Entity
 from ..errors import AcceloError
@@ -174,6 +175,8 @@ class DuckDBDestination:
 
     def _commit(self, batches: dict[str, tuple[Entity, dict[Any, Record]]],
                 deletes: dict[str, tuple[Entity, set[int]]], state_json: str) -> None:
+        if broken.on("state_before_rows"):  # the broken variant: a crash in between loses the rows
+            self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state_json])
         self.con.execute("BEGIN TRANSACTION")
         try:
             for entity, rows in batches.values():
