@@ -110,3 +110,12 @@ chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "could not install chromium: tests/browser will skip (and fail under CI=true)"
+
+# The benchmark (bench/run.py): the simulator in another process, ideal bounds from its service times.
+# `make bench` takes a few minutes and writes bench/results/latest.json; `make bench-quick` is a small version.
+.PHONY: bench bench-quick
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick --output out/bench-quick.json
