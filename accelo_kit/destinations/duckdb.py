@@ -53,8 +53,8 @@ def _column(kind: str, values: list[Any]) -> Any:
         return pd.array(values, dtype="Int64")
     if kind == "bool":
         return pd.array(values, dtype="boolean")
-    if kind == "timestamp":
-        return pd.to_datetime(values, utc=True)
+    if kind == "timestamp":  # whole unix seconds; SQL's to_timestamp makes them TIMESTAMPTZ, whatever the TimeZone
+        return pd.array([None if v is None else int(v.timestamp()) for v in values], dtype="Int64")
     if kind == "decimal":
         return pd.array([None if v is None else format(v, "f") for v in values], dtype="string")
     return pd.array(values, dtype="string")
@@ -203,7 +203,8 @@ class DuckDBDestination:
         frame = pd.DataFrame({c.name: _column(c.type, [row.get(c.name) for row in rows]) for c in entity.columns},
                              copy=False)
         names = entity.field_names
-        casts = ", ".join(f"CAST({_quote(c.name)} AS {SQL_TYPES[c.type]})" for c in entity.columns)
+        casts = ", ".join(f"to_timestamp({_quote(c.name)})" if c.type == "timestamp" else
+                          f"CAST({_quote(c.name)} AS {SQL_TYPES[c.type]})" for c in entity.columns)
         target = ", ".join([*(_quote(n) for n in names), SYNCED_AT, DELETED, DELETED_AT])
         self.con.register("_accelo_batch", frame)
         try:
