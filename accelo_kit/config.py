@@ -233,24 +233,21 @@ def _bounded_int(low: int, high: int) -> Any:
     return parse
 
 
-def _positive_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("must be a number of seconds") from None
-    if not value > 0:
-        raise ValueError(f"{raw!r} must be positive")
-    return value
+def _float_at_least(low: float, inclusive: bool) -> Any:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if value < low or (value == low and not inclusive) or value != value:
+            raise ValueError(f"{raw!r} must be {'at least' if inclusive else 'more than'} {low:g}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("must be a number") from None
-    if value < 0:
-        raise ValueError(f"{raw!r} must not be negative")
-    return value
+_positive_float = _float_at_least(0, inclusive=False)
+_non_negative_float = _float_at_least(0, inclusive=True)
 
 
 def parse_entities(raw: str) -> tuple[str, ...]:

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,6 +68,17 @@ class RawApi:
 def _no_saved_tuning(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's out/tuning.json must not change the thread count tests (and their subprocesses) run with."""
     monkeypatch.setenv("ACCELO_KIT_TUNING", str(tmp_path_factory.getbasetemp() / "no-tuning.json"))
+
+
+@pytest.fixture(scope="module")
+def notebook_env() -> Iterator[None]:
+    """Kernels started by papermill are this venv's python (its own kernelspec comes first on JUPYTER_PATH), and
+    no ACCELO_* variable of the developer's leaks into a notebook run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(Path(sys.prefix) / "share" / "jupyter"))
+        for name in ("ACCELO_DEPLOYMENT", "ACCELO_CLIENT_ID", "ACCELO_CLIENT_SECRET", "ACCELO_BASE_URL"):
+            patch.delenv(name, raising=False)
+        yield
 
 
 @pytest.fixture

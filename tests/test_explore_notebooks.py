@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -153,12 +152,8 @@ def test_waits_for_the_rate_window_are_announced_on_the_clicking_thread(monkeypa
 
 # -- notebooks headless ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def kernel_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JUPYTER_PATH", str(Path(sys.prefix) / "share" / "jupyter"))
-        for name in ("ACCELO_DEPLOYMENT", "ACCELO_CLIENT_ID", "ACCELO_CLIENT_SECRET", "ACCELO_BASE_URL"):
-            patch.delenv(name, raising=False)
-        yield
+def kernel_env(notebook_env: None) -> None:
+    """The shared notebook environment (tests/conftest.py)."""
 
 
 def run(name: str, output: Path, **parameters: Any) -> nbformat.NotebookNode:

@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,8 @@ PARAMETERS = {"config_path": "str", "db_path": "str", "entities": "str", "thread
 
 
 @pytest.fixture(scope="module")
-def jupyter_path() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JUPYTER_PATH", str(Path(sys.prefix) / "share" / "jupyter"))
-        for name in ("ACCELO_DEPLOYMENT", "ACCELO_CLIENT_ID", "ACCELO_CLIENT_SECRET", "ACCELO_BASE_URL"):
-            patch.delenv(name, raising=False)
-        yield
+def jupyter_path(notebook_env: None) -> None:
+    """The shared notebook environment (tests/conftest.py)."""
 
 
 def execute(output: Path, **parameters: Any) -> nbformat.NotebookNode:
