@@ -73,6 +73,8 @@ class TokenProvider:
             hint = " (the host name does not resolve)" if any(
                 m in text for m in ("NameResolution", "Name or service not known", "name resolution",
                                     "nodename nor servname")) else ""
+            if isinstance(err, requests.exceptions.SSLError):  # nothing was sent: the handshake failed first
+                hint = " (TLS: the server's certificate could not be verified; the kit never turns verification off)"
             raise TransientError(f"token request failed: {type(err).__name__}{hint}", method="POST",
                                  path=path) from None
         self.fetched += 1
@@ -83,13 +85,16 @@ class TokenProvider:
             raise TransientError("token endpoint busy", method="POST", path=path, status=status)
         body = _json(response)
         if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            error = body.get("error") if isinstance(body, dict) else None
+            error = str(body["error"]) if isinstance(body, dict) and body.get("error") is not None else None
             detail = body.get("error_description") if isinstance(body, dict) else None
             hint = {
                 401: "check client_id and client_secret (the kit does not retry: Accelo locks out an address "
                      "after 100 failed logins)",
                 400: "the token request was refused",
             }.get(status, "unexpected answer from the token endpoint; check deployment/base_url")
+            if 300 <= status < 400:  # never followed: the credentials would go wherever Location points
+                hint = "the token endpoint answered with a redirect, which the kit never follows; check " \
+                       "deployment/base_url"
             retry_after = response.headers.get("Retry-After")
             if retry_after:
                 hint += f"; locked out, retry after {retry_after} s"
@@ -105,7 +110,7 @@ class TokenProvider:
 def _json(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond the parser's depth, a hostile body
         return None
 
 

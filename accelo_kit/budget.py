@@ -51,6 +51,9 @@ class RateBudget:
         self.remaining: int | None = None  # None: unknown, the next request is a lone probe
         self.reset: float | None = None
         self.in_flight = 0
+        # requests of the current window that got no answer (a dropped connection, a read timeout): the server
+        # may have counted them, and no header has to say so, so they are counted as spent until the window turns
+        self.unanswered = 0
         self._resume_at: float | None = None  # Retry-After, server time
         self.requests = self.retries = self.throttled = 0
         self.waited_s = 0.0
@@ -96,9 +99,10 @@ class RateBudget:
             self._resume_at = None
         if self.remaining is not None and self.reset is not None and now >= self.reset:
             self.remaining = None  # the window has turned: what we knew is stale
+            self.unanswered = 0
         if self.remaining is None:
             return 0 if self.in_flight == 0 else None
-        if self.remaining - self.in_flight - 1 >= self.reserve:
+        if self.remaining - self.unanswered - self.in_flight - 1 >= self.reserve:
             return 0
         if self.in_flight:
             return None  # their answers may change what we know; wake on release
@@ -110,6 +114,8 @@ class RateBudget:
             self.in_flight -= 1
             if headers is not None:
                 self._learn(headers, throttled=status == 429)
+            elif self.remaining is not None:  # (while it is unknown, the next lone probe's answer counts it)
+                self.unanswered += 1
             self._cond.notify_all()
 
     def count_retry(self) -> None:
@@ -134,6 +140,8 @@ class RateBudget:
         # answers overtake each other: a later reset is newer news; within one reset, less remaining is newer
         if self.reset is None or self.remaining is None or reset > self.reset or (
                 reset == self.reset and remaining < self.remaining):
+            if self.reset is None or reset > self.reset:
+                self.unanswered = 0  # a new window
             self.reset, self.remaining = float(reset), remaining
 
     def stats(self) -> BudgetStats:

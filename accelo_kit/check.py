@@ -44,6 +44,11 @@ def run_check(settings: Settings) -> tuple[dict[str, Any], list[str]]:
             if "does not resolve" in str(err):
                 raise CheckFailed(f"cannot find {where}: is the deployment name right? ({err.detail})") from err
             raise CheckFailed(f"cannot reach {where}: {err.detail}") from err
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as err:
+            # the probes read answers as Accelo shapes them; a server that sends other shapes (a list for an
+            # object, a number too big for a date) ends here with a message, not in a traceback
+            raise CheckFailed(f"{settings.origin} answered in a shape Accelo does not use ({type(err).__name__}: "
+                              f"{str(err)[:120]}); is it an Accelo API?") from err
 
 
 def _probe(client: AcceloClient, settings: Settings) -> tuple[dict[str, Any], list[str]]:
@@ -86,7 +91,7 @@ def _probe(client: AcceloClient, settings: Settings) -> tuple[dict[str, Any], li
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested beyond the parser's depth
         return None
 
 

@@ -124,4 +124,8 @@ class AcceloClient:
         if not isinstance(rows, list):
             raise RequestError(f"expected a list from {path}, got {type(rows).__name__}", method="GET",
                                path=f"/{path}")
+        limit = params.get("_limit", "")
+        if limit.isdigit() and len(rows) > int(limit):  # the pager reads "more than asked" as "the whole range"
+            raise RequestError(f"{len(rows)} rows where at most {limit} were asked for: not an Accelo page",
+                               method="GET", path=f"/{path}")
         return rows

@@ -29,6 +29,7 @@ DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 ACCELO_HOST = re.compile(r"([a-z0-9-]+)(?:\.api)?\.accelo\.com\.?")
 LOOPBACK_NAMES = frozenset({"localhost"})
 MAX_THREADS = 32
+MAX_CONFIG_BYTES = 1 << 20
 DEPLOYMENT_HELP = (
     "a deployment is the first label of your Accelo address: 'acme' for acme.accelo.com "
     "(letters, digits and hyphens only)"
@@ -65,8 +66,21 @@ class Settings:
             problems.append("client_secret is required")
         if self.deployment is None and self.base_url is None:
             problems.append("deployment is required (or base_url for a simulator or test server)")
+        # the host is built from these: checked here too, so `Settings(deployment="evil.com/x", ...)` built
+        # directly (not through from_mapping) is refused before a request, like every other way in
+        for name, parse in (("deployment", parse_deployment), ("base_url", parse_base_url)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                if not isinstance(value, str):
+                    raise ValueError(f"must be a string, got {type(value).__name__}")
+                object.__setattr__(self, name, parse(value.strip()))
+            except ValueError as err:
+                problems.append(f"{name}: {err}")
         if problems:
-            raise ConfigError(problems)
+            secret = str(self.client_secret or "")
+            raise ConfigError([p.replace(secret, "***") if len(secret) >= 4 else p for p in problems])
 
     # -- derived -------------------------------------------------------------------------------------------
     @property
@@ -130,12 +144,14 @@ class Settings:
              **overrides: Any) -> Settings:
         """configuration.json (if given), then ACCELO_* environment variables fill gaps, then keyword overrides."""
         values: dict[str, Any] = {}
-        if path is not None:
-            values.update(read_configuration(path))
+        if path is not None:  # a null in the file is a gap the environment may fill, never the text "None"
+            values.update({k: v for k, v in read_configuration(path).items() if v is not None})
         for key, value in env_values(environ).items():
             values.setdefault(key, value)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_mapping({k: v if isinstance(v, str) else _unparse(v) for k, v in values.items()})
+        # only keyword overrides are Python values to turn into text (a list of entities, a date); the file's values
+        # go to from_mapping as they are, so a list or an object there is refused rather than joined into a string
+        values.update({k: v if isinstance(v, str) else _unparse(v) for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
 
 
 def env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -144,13 +160,26 @@ def env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def read_configuration(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The file's JSON object. Whatever the file holds, the only way out is the object or one ConfigError: a
+    configuration is a few hundred bytes, so anything past MAX_CONFIG_BYTES is refused unread, and JSON nested too
+    deep for the parser or bytes that are not UTF-8 are "not valid JSON", not a traceback."""
     file = Path(path)
     try:
-        data = json.loads(file.read_text())
+        size = file.stat().st_size
+        data = json.loads(file.read_bytes()) if size <= MAX_CONFIG_BYTES else None
     except FileNotFoundError:
         raise ConfigError([f"configuration file {file} does not exist"]) from None
+    except OSError as err:
+        raise ConfigError([f"configuration file {file} cannot be read ({err.strerror or type(err).__name__})"]) \
+            from None
     except json.JSONDecodeError as err:
         raise ConfigError([f"configuration file {file} is not valid JSON (line {err.lineno})"]) from None
+    except (ValueError, RecursionError):  # not UTF-8 (UnicodeDecodeError), or nested beyond the parser's depth
+        raise ConfigError([f"configuration file {file} is not valid JSON (not UTF-8 text, or nested too deeply)"]) \
+            from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError([f"configuration file {file} is too large ({size:,} bytes; a configuration is a few "
+                           f"hundred, at most {MAX_CONFIG_BYTES:,} are read)"])
     if not isinstance(data, dict):
         raise ConfigError([f"configuration file {file} must hold a JSON object"])
     return data
@@ -172,6 +201,8 @@ def _text(raw: str) -> str:
 def parse_deployment(raw: str) -> str:
     """`acme`, `acme.accelo.com`, `https://acme.api.accelo.com/` → `acme`; anything that could steer the host
     elsewhere is refused before a request is made."""
+    if not raw.isascii():  # look-alikes: Cyrillic а, full-width ａ, the Kelvin sign K that lower() makes a "k"
+        raise ValueError(f"{raw!a} has characters outside ASCII; {DEPLOYMENT_HELP}")
     text = raw.lower()
     if re.search(r"\s", text):
         raise ValueError(f"{raw!r} contains spaces; {DEPLOYMENT_HELP}")

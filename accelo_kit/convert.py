@@ -29,6 +29,8 @@ MAX_TIMESTAMP = 253_402_300_799
 # every decimal column is DECIMAL(18, 4) in destinations: a value that would not fit exactly is refused here,
 # because rounding it on the way in would invent a number
 DECIMAL_PRECISION, DECIMAL_SCALE = 18, 4
+# integer columns are BIGINT in DuckDB and LONG in Fivetran: a wider number is refused here, not overflowed at commit
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _text(value: Any) -> str | None:
@@ -52,19 +54,24 @@ _BOOLS: dict[Any, bool] = {"yes": True, "no": False, "1": True, "0": False, True
 
 
 def to_int(value: Any) -> int | None:
-    if value.__class__ is str and value.isascii() and value.isdigit():
+    if value.__class__ is str and value.isascii() and value.isdigit() and len(value) < 19:
         return int(value)
     text = _text(value)
     if text is None:
         return None
     if not _INT.fullmatch(text):
-        raise Invalid(f"not an integer: {text!r}")
-    return int(text)
+        raise Invalid(f"not an integer: {text[:40]!r}")
+    if len(text) > 20:  # wider than any 64-bit number; int() of a 5,000-digit text would raise ValueError itself
+        raise Invalid(f"integer beyond 64 bits: {text[:40]!r}")
+    number = int(text)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise Invalid(f"integer beyond 64 bits: {text[:40]!r}")
+    return number
 
 
 def to_link(value: Any) -> int | None:
     """A linked field: its id, whether sent bare (`"12"`) or expanded (`{"id": "12", ...}`)."""
-    if value.__class__ is str and value.isascii() and value.isdigit():
+    if value.__class__ is str and value.isascii() and value.isdigit() and len(value) < 19:
         return int(value)
     if isinstance(value, Mapping):
         value = value.get("id")
@@ -97,7 +104,7 @@ def to_decimal(value: Any) -> Decimal | None:
 
 def to_timestamp(value: Any) -> datetime | None:
     """Unix seconds to an aware UTC datetime; `"0"` is Accelo's other way of saying unset."""
-    if value.__class__ is str and value.isascii() and value.isdigit():
+    if value.__class__ is str and value.isascii() and value.isdigit() and len(value) < 19:
         number = int(value)
         if 0 < number <= MAX_TIMESTAMP:
             return datetime.fromtimestamp(number, _UTC)

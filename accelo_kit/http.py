@@ -30,6 +30,9 @@ from .servertime import ServerClock
 log = logging.getLogger(__name__)
 RETRIABLE_STATUS = frozenset({500, 502, 503, 504})
 MAX_THROTTLED = 50  # 429s one request may wait out before the run gives up (each waits for a window reset)
+# the most one answer may hold: an Accelo page is at most 100 rows (~1 MiB with long comments), so this is ample for
+# any real answer and keeps a hostile one from exhausting memory
+MAX_BODY_BYTES = 32 * 2**20
 USER_AGENT = "accelo-kit"
 
 
@@ -85,8 +88,35 @@ _NOT_JSON = object()
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: arrays nested beyond the parser
         return _NOT_JSON
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body of a streamed response, refusing past MAX_BODY_BYTES (by its Content-Length at once, or as it
+    arrives), so a hostile or misdirected server cannot exhaust memory. A truncated body raises as `.content` does:
+    `.content` is this same iteration."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge(int(declared))
+    chunks, size = [], 0
+    for chunk in response.iter_content(1 << 16):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(err: _TooLarge, path: str, status: int | None) -> RequestError:
+    return RequestError(f"the answer is larger than {MAX_BODY_BYTES >> 20} MiB ({err.size:,} bytes): not an Accelo "
+                        "page (one holds at most 100 rows); check deployment/base_url", method="GET", path=path,
+                        status=status)
 
 
 def _describe(body: bytes, content_type: str) -> str:
@@ -180,12 +210,16 @@ class Transport:
             status: int | None = None
             try:
                 response = self.session().get(self.api_root + path, params=params, timeout=self.timeout,
-                                              headers={"Authorization": f"Bearer {token}"}, allow_redirects=False)
+                                              headers={"Authorization": f"Bearer {token}"}, allow_redirects=False,
+                                              stream=True)
                 headers, status = response.headers, response.status_code
                 self.clock.observe(response.headers.get("Date"))
-                body = response.content
+                with response:
+                    body = _read_body(response)
             except requests.RequestException as err:
                 raise RequestError(f"{_kind(err)}: {err.__class__.__name__}", method="GET", path=path) from None
+            except _TooLarge as err:
+                raise _too_large(err, path, status) from None
             finally:
                 self.budget.release(headers, status)
             if response.status_code == 401 and attempt == 0:
@@ -201,10 +235,14 @@ class Transport:
         started = time.monotonic()
         try:
             response = self.session().get(self.api_root + path, params=params, timeout=self.timeout,
-                                          headers={"Authorization": f"Bearer {token}"}, allow_redirects=False)
+                                          headers={"Authorization": f"Bearer {token}"}, allow_redirects=False,
+                                          stream=True)
             headers, status = response.headers, response.status_code
             self.clock.observe(response.headers.get("Date"))
-            body = response.content  # reads it all: a truncated body raises here
+            with response:
+                body = _read_body(response)  # reads it all: a truncated body raises here
+        except _TooLarge as err:
+            raise _too_large(err, path, status) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema) as err:
             raise RequestError(f"invalid URL: {err}", method="GET", path=path) from None
@@ -222,6 +260,8 @@ def _kind(err: requests.RequestException) -> str:
         return "timed out"
     if isinstance(err, requests.exceptions.ChunkedEncodingError):
         return "body cut off"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS failed (certificate not verified?)"
     if isinstance(err, requests.ConnectionError):
         return "connection failed"
     return type(err).__name__

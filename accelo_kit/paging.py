@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import broken
+from .convert import Invalid, to_int
+from .errors import RequestError
 
 PAGE_SIZE = 100  # Accelo's maximum `_limit`
 MIN_SPLIT_ROWS = 4 * PAGE_SIZE  # split only if each half keeps ~2 pages: every range ends on a part-filled page
@@ -204,6 +206,9 @@ class _Run:
                     if not isinstance(rows, list):
                         raise TypeError(f"expected a list of rows from {work.scan.request.path}, got "
                                         f"{type(rows).__name__}")
+                    # checked here, inside the try: a bad row must end the scan with its error, not kill this
+                    # worker while the others wait forever for its page
+                    ids = [_id(row, work.scan.request.path) for row in rows]
                 except BaseException as err:
                     with self.cond:
                         if self.error is None:
@@ -213,7 +218,7 @@ class _Run:
                         self.cond.notify_all()
                     self.slots.release()
                     return
-                self._finish(work, rows)
+                self._finish(work, rows, ids)
         finally:
             with self.cond:
                 self.live_workers -= 1
@@ -262,10 +267,9 @@ class _Run:
                 return _Work(scan, thief, False, thief.lo, thief.hi)
         return None
 
-    def _finish(self, work: _Work, rows: list[dict[str, Any]]) -> None:
+    def _finish(self, work: _Work, rows: list[dict[str, Any]], ids: list[int]) -> None:
         """Account for a fetched page and hand it on, atomically, so queue order matches progress order."""
         scan, target, limit = work.scan, work.target, self.scanner.page_size
-        ids = [_id(row) for row in rows]
         with self.cond:
             self.in_flight -= 1
             if work.top:
@@ -300,8 +304,13 @@ class _Run:
         scan.ranges = [r for r in scan.ranges if r.busy or not r.finished]
 
 
-def _id(row: Mapping[str, Any]) -> int:
+def _id(row: Any, path: str) -> int:
+    """A row's id, by the converters' rules (ASCII digits or a JSON integer within 64 bits, above 0): never what
+    Python's int() would also take (True, 1.5, Arabic-Indic digits), which would page on a guessed number."""
     try:
-        return int(row["id"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"a row without a usable id: {dict(row)!r:.200}") from None
+        value = to_int(row.get("id")) if isinstance(row, Mapping) else None
+    except Invalid:
+        value = None
+    if value is None or value <= 0:
+        raise RequestError(f"a row without a usable id: {row!r:.200}", method="GET", path=f"/{path}")
+    return value

@@ -19,7 +19,15 @@ FAULT_KINDS = (
     "not_ok",  # HTTP 200 with meta.status "server_error"
     "garbage",  # HTTP 200 with a complete HTML body instead of JSON
     "revoke",  # every token is revoked just before this request is authenticated
+    # hostile bodies, all HTTP 200 with meta.status ok (the security pass): what a broken proxy or a hostile server
+    # could send; the kit must end in a clear error or counted bad values, never a hang, a bare traceback or data loss
+    "huge",  # the page's rows repeated until the body reaches `huge_bytes`: far more rows than `_limit`
+    "nested",  # `response` nested `nested_depth` arrays deep (json.loads raises RecursionError on it)
+    "wrong_types",  # every field of every row (id too) a wrong type: lists, objects, floats, bools, huge numbers...
+    "non_utf8",  # the envelope encoded in Latin-1 with a non-ASCII message: bytes that are not UTF-8
+    "not_list",  # `response` an object keyed by id instead of the page's list (a string on non-list requests)
 )
+HOSTILE_BODIES = frozenset({"huge", "nested", "wrong_types", "non_utf8", "not_list"})
 API_PATHS = r"^/api/"
 
 

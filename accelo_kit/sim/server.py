@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import control, query
 from .auth import scope_allows
 from .errors import ApiError
+from .faults import HOSTILE_BODIES
 from .log import LogEntry
 from .schema import LISTABLE, RESOURCES
 
@@ -206,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "garbage":
                 return Answer(200, b"<html><body>Service temporarily unavailable</body></html>", "text/html")
             answer = self._api(sim, path[len(API):].strip("/"), params, token.scope)
+            if fault in HOSTILE_BODIES and answer.status == 200:
+                answer = hostile(fault, answer, sim.settings.huge_bytes, sim.settings.nested_depth)
         except ApiError as err:
             if path == TOKEN_PATH:
                 body_ = json.dumps({"error": err.meta_status, "error_description": err.message}).encode()
@@ -305,6 +308,43 @@ class Handler(BaseHTTPRequestHandler):
             remaining=remaining, counted=counted,
             token=hashlib.sha256(auth.encode()).hexdigest()[:8] if auth.lower().startswith("bearer ") else "",
         ))
+
+
+# one of each kind a field must never arrive as: containers, binary floats (NaN too), booleans, numbers too big for
+# 64 bits, digits from other scripts that Python's int() would accept, and 5,000 nines (int() refuses past 4,300)
+WRONG_VALUES: tuple[Any, ...] = (["17"], {"id": ["17"]}, 1.5, True, 10**30, "\u0661\u0662\u0663", "\uff11\uff12",
+                                 float("nan"), -(10**25), 2.0**70, False, {}, [], "9" * 5000)
+
+
+def hostile(kind: str, answer: Answer, huge_bytes: int, nested_depth: int) -> Answer:
+    """A good answer turned into a hostile body of `kind` (faults.HOSTILE_BODIES), still HTTP 200 and "ok"."""
+    parsed = json.loads(answer.body)
+    meta, response = parsed["meta"], parsed["response"]
+    if kind == "nested":
+        return Answer(200, b'{"meta":' + json.dumps(meta).encode() + b',"response":'
+                      + b"[" * nested_depth + b"]" * nested_depth + b"}")
+    if kind == "non_utf8":
+        meta["message"] = "Caf\u00e9 Z\u00fcrich \u00a9"  # Latin-1 bytes E9, FC, A9: never valid UTF-8 here
+        text = json.dumps({"meta": meta, "response": response}, ensure_ascii=False)
+        return Answer(200, text.encode("latin-1", "replace"))
+    if kind == "not_list":
+        return envelope({str(row.get("id")): row for row in response} if isinstance(response, list) else "not a list")
+    if kind == "wrong_types":
+        rows = response if isinstance(response, list) else [response]
+        for r, row in enumerate(rows):
+            for f, name in enumerate(row):
+                row[name] = WRONG_VALUES[(r + f) % len(WRONG_VALUES)]
+        return envelope(response)
+    # huge: the page's rows again and again (far more than `_limit`) until the body reaches huge_bytes
+    rows = response if isinstance(response, list) and response else [response if response is not None else {}]
+    sizes = [len(json.dumps(row, separators=(",", ":"))) + 1 for row in rows]
+    repeated, total = [], len(envelope([]).body)
+    while total < huge_bytes:
+        repeated.append(rows[len(repeated) % len(rows)])
+        total += sizes[(len(repeated) - 1) % len(rows)]
+    out = envelope(repeated or rows)
+    out.rows = answer.rows
+    return out
 
 
 def jittered(rng: random.Random, base_s: float, jitter: float) -> float:

@@ -56,6 +56,8 @@ class SimSettings:
     # faults
     fault_seed: int = 0
     stall_s: float = 30.0
+    huge_bytes: int = 40 * 2**20  # the `huge` fault's body size: above the kit's 32 MiB cap on one answer
+    nested_depth: int = 100_000  # the `nested` fault's depth: far beyond Python's recursion limit
 
     # UNCONFIRMED variants (accelo-api.md), first named is the default
     count_type: Literal["string", "number"] = "string"

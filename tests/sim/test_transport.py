@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import math
 import queue
 import signal
@@ -30,6 +31,7 @@ import pytest
 import requests
 
 from accelo_kit.sim import FAULT_KINDS, SimSettings, Simulator
+from accelo_kit.sim.server import WRONG_VALUES
 from tests.conftest import SMALL_SIZES, RawApi, make_sim
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -533,11 +535,12 @@ def test_two_clients_share_one_budget_per_deployment() -> None:
 # -- faults --------------------------------------------------------------------------------------------------
 RESPONDING_FAULTS = ("429", "500", "502", "503", "504", "not_ok", "garbage")
 CONNECTION_FAULTS = ("stall", "drop", "truncate", "revoke")
+HOSTILE_FAULTS = ("huge", "nested", "wrong_types", "non_utf8", "not_list")
 
 
 def test_every_fault_kind_has_a_test() -> None:
     """Each of FAULT_KINDS is exercised below (a new kind must come with its test)."""
-    assert set(RESPONDING_FAULTS) | set(CONNECTION_FAULTS) == set(FAULT_KINDS)
+    assert set(RESPONDING_FAULTS) | set(CONNECTION_FAULTS) | set(HOSTILE_FAULTS) == set(FAULT_KINDS)
 
 
 @pytest.mark.parametrize("kind", RESPONDING_FAULTS)
@@ -655,6 +658,81 @@ def test_fault_revoke_refuses_old_tokens_until_a_new_one(sim: Simulator) -> None
     one.login()
     assert one.get("companies").status_code == 200
     assert [e.fault for e in sim.log.entries("/api/")] == ["revoke", None, None, None]
+
+
+def hostile_then_normal(sim: Simulator, api: RawApi, kind: str, path: str = "companies",
+                        **params: Any) -> tuple[requests.Response, requests.Response]:
+    """One scripted hostile answer, then the normal answer to the same request; the log records the fault."""
+    api.login()
+    sim.faults.script(kind, 1)
+    hostile, normal = api.get(path, **params), api.get(path, **params)
+    assert hostile.status_code == 200 and normal.status_code == 200
+    assert [e.fault for e in sim.log.entries("/api/")][-2:] == [kind, None]
+    return hostile, normal
+
+
+def test_fault_huge_repeats_the_page_far_past_the_limit(sim: Simulator, api: RawApi) -> None:
+    """Faults (hostile bodies): huge is a 200 with meta ok whose page repeats the rows asked for until the body
+    reaches huge_bytes: far more rows than `_limit`, every one a copy of a real row. Its default is above the kit's
+    32 MiB cap on one answer."""
+    assert SimSettings().huge_bytes > 32 * 2**20
+    sim.set(huge_bytes=300_000)
+    hostile, normal = hostile_then_normal(sim, api, "huge", _limit=5)
+    assert len(hostile.content) >= 300_000
+    body = hostile.json()
+    assert body["meta"]["status"] == "ok"
+    page = normal.json()["response"]
+    assert len(page) == 5 and len(body["response"]) > 100
+    assert all(row in page for row in body["response"])
+
+
+def test_fault_nested_is_deeper_than_a_json_parser_recurses(sim: Simulator, api: RawApi) -> None:
+    """Faults (hostile bodies): nested is a 200 whose `response` is nested_depth arrays deep: Python's json.loads
+    raises RecursionError on it (not ValueError); a shallow depth parses, to rows that are lists, not objects."""
+    hostile, _ = hostile_then_normal(sim, api, "nested")
+    assert hostile.content.count(b"[") == sim.settings.nested_depth == 100_000
+    assert hostile.content.startswith(b'{"meta":') and b'"status": "ok"' in hostile.content
+    with pytest.raises(RecursionError):
+        json.loads(hostile.content)
+    sim.set(nested_depth=3)
+    shallow, _ = hostile_then_normal(sim, RawApi(sim), "nested")
+    assert shallow.json()["response"] == [[[]]]
+
+
+def test_fault_wrong_types_puts_a_wrong_type_in_every_field(sim: Simulator, api: RawApi) -> None:
+    """Faults (hostile bodies): wrong_types keeps the page's shape (rows, field names) but every field of every row,
+    id included, holds a value of a wrong type: containers, floats (NaN too), booleans, numbers beyond 64 bits,
+    digits of other scripts, 5,000 nines; over a page every field meets several kinds."""
+    hostile, normal = hostile_then_normal(sim, api, "wrong_types", _limit=20)
+    rows, page = hostile.json()["response"], normal.json()["response"]
+    assert [list(r) for r in rows] == [list(r) for r in page]
+    wrong = [json.loads(json.dumps(v)) for v in WRONG_VALUES]
+    for row in rows:
+        for value in row.values():
+            assert any(value == w or (value != value and w != w) for w in wrong), value  # NaN != NaN
+    for name in page[0]:
+        assert len({json.dumps(row[name]) for row in rows}) >= 5, name
+
+
+def test_fault_non_utf8_sends_latin1_bytes(sim: Simulator, api: RawApi) -> None:
+    """Faults (hostile bodies): non_utf8 is the right envelope and page encoded in Latin-1 with a non-ASCII
+    message: not valid UTF-8, so a UTF-8 JSON parser refuses it, and it is the normal page once decoded right."""
+    hostile, normal = hostile_then_normal(sim, api, "non_utf8")
+    with pytest.raises(UnicodeDecodeError):
+        hostile.content.decode("utf-8")
+    body = json.loads(hostile.content.decode("latin-1"))
+    assert body["meta"]["status"] == "ok" and body["meta"]["message"] == "Café Zürich ©"
+    assert body["response"] == normal.json()["response"]
+
+
+def test_fault_not_list_sends_an_object_where_a_page_belongs(sim: Simulator, api: RawApi) -> None:
+    """Faults (hostile bodies): not_list answers a list request with an object keyed by id (the same rows), and any
+    other request with a string."""
+    hostile, normal = hostile_then_normal(sim, api, "not_list", _limit=3)
+    page = normal.json()["response"]
+    assert hostile.json() == {"meta": hostile.json()["meta"], "response": {r["id"]: r for r in page}}
+    sim.faults.script("not_list", 1)
+    assert api.get("companies/count").json()["response"] == "not a list"
 
 
 def faulted_requests(fault_seed: int, kind: str = "500", probability: float = 0.3, n: int = 40,
