@@ -119,3 +119,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --output out/bench-quick.json
+
+# The chaos suite at full size (issue 8; README, "Chaos and crash testing"): the chaos sync over 50,000 rows,
+# hundreds of new stateful sequences, and the slow tests in the broken-variant check. `make test` runs the same
+# files scaled. The figures it measured are printed at the end ("chaos figures").
+.PHONY: chaos
+chaos: $(STAMP)
+	ACCELO_KIT_CHAOS=full $(BIN)/python -m pytest -q tests/chaos
