@@ -51,8 +51,10 @@ class RateBudget:
         self.remaining: int | None = None  # None: unknown, the next request is a lone probe
         self.reset: float | None = None
         self.in_flight = 0
-        # requests of the current window that got no answer (a dropped connection, a read timeout): the server
-        # may have counted them, and no header has to say so, so they are counted as spent until the window turns
+        # requests the server may have counted without telling us (no answer: a dropped connection, a read
+        # timeout; or an answer without rate-limit headers: a proxy's 502/503 page): counted as spent until the
+        # window turns on our clock. A new window learned from a header keeps them: the server may have counted
+        # them in that one.
         self.unanswered = 0
         self._resume_at: float | None = None  # Retry-After, server time
         self.requests = self.retries = self.throttled = 0
@@ -114,7 +116,8 @@ class RateBudget:
             self.in_flight -= 1
             if headers is not None:
                 self._learn(headers, throttled=status == 429)
-            elif self.remaining is not None:  # (while it is unknown, the next lone probe's answer counts it)
+            told = headers is not None and _int(headers.get("X-RateLimit-Remaining")) is not None
+            if not told and self.remaining is not None:  # (while unknown, the next lone probe's answer counts it)
                 self.unanswered += 1
             self._cond.notify_all()
 
@@ -140,8 +143,6 @@ class RateBudget:
         # answers overtake each other: a later reset is newer news; within one reset, less remaining is newer
         if self.reset is None or self.remaining is None or reset > self.reset or (
                 reset == self.reset and remaining < self.remaining):
-            if self.reset is None or reset > self.reset:
-                self.unanswered = 0  # a new window
             self.reset, self.remaining = float(reset), remaining
 
     def stats(self) -> BudgetStats:
