@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .errors import AcceloError
 from .servertime import ServerClock
 
+HOURLY_LIMIT = 5000  # Accelo's documented requests per hour per deployment, until X-RateLimit-Limit says
 UNKNOWN_RESET_WAIT_S = 10
 WaitListener = Callable[[float, str], None]  # (seconds, reason) before a wait starts
 
