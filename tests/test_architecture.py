@@ -28,10 +28,10 @@ class Import:
 
 
 def _resolve(modules: set[str], base: str, names: list[str]) -> list[str]:
-    """What `from base import names` loads: each name that is a submodule, else base itself (or its nearest known
-    parent when base is not a module of the package)."""
+    """What `from base import names` (or `import base`, with no names) loads: each name that is a submodule, else
+    base itself, or its nearest known parent when base is not a module of the package."""
     found = [f"{base}.{n}" for n in names if f"{base}.{n}" in modules]
-    if len(found) < len(names):
+    if not names or len(found) < len(names):
         parent = base
         while parent and parent not in modules:
             parent = parent.rpartition(".")[0]
@@ -172,27 +172,32 @@ def test_imports_follow_the_layers_and_form_no_cycle() -> None:
     assert not found, "imports against docs/architecture.md:\n" + "\n".join(found)
 
 
-def test_the_check_catches_a_planted_upward_import_and_a_cycle(tmp_path: Path) -> None:
-    """The check itself can fail: a core module importing a shell, and two modules importing each other inside
-    functions and under TYPE_CHECKING, planted in a copy of the package."""
-    shutil.copytree(ROOT / PACKAGE, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
-    before = set(problems(tmp_path))
-    errors = tmp_path / PACKAGE / "errors.py"
-    errors.write_text(errors.read_text() + "\n\ndef _planted() -> None:\n    from .cli import main  # noqa\n")
-    entities = tmp_path / PACKAGE / "entities.py"
-    entities.write_text(entities.read_text() + "\nif TYPE_CHECKING:\n    from accelo_kit import convert\n")
-    convert = tmp_path / PACKAGE / "convert.py"
-    convert.write_text(convert.read_text() + "\nimport accelo_kit.entities\n")
-    new = [p for p in problems(tmp_path) if p not in before]
-    assert any("accelo_kit.errors imports accelo_kit.cli" in p and "higher shells layer" in p for p in new), new
-    assert any(p.startswith("import cycle between modules accelo_kit.convert, accelo_kit.entities") for p in new), new
+def _planted(tmp_path: Path, additions: dict[str, str]) -> list[str]:
+    """The problems a copy of the package has, once `additions` are appended to its files, that the copy had not."""
+    copy = tmp_path / "copy"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(ROOT / PACKAGE, copy / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    before = set(problems(copy))
+    for relative, text in additions.items():
+        path = copy / PACKAGE / relative
+        path.write_text(path.read_text() + "\n" + text + "\n")
+    return [p for p in problems(copy) if p not in before]
+
+
+def test_the_check_catches_a_planted_upward_import(tmp_path: Path) -> None:
+    """The check itself can fail: a core module importing a shell inside a function."""
+    new = _planted(tmp_path, {"errors.py": "def _planted() -> None:\n    from .cli import main  # noqa"})
+    assert any("accelo_kit.errors imports accelo_kit.cli (accelo_kit/errors.py:" in p and "higher shells layer" in p
+               for p in new), new
+
+
+def test_the_check_catches_a_planted_cycle_under_type_checking(tmp_path: Path) -> None:
+    new = _planted(tmp_path, {"entities.py": "if TYPE_CHECKING:\n    from accelo_kit import convert",
+                              "convert.py": "import accelo_kit.entities"})
+    assert any(p.startswith("import cycle between modules accelo_kit.convert, accelo_kit.entities:") for p in new), new
 
 
 @pytest.mark.parametrize("planted", ["from accelo_kit.client import AcceloClient", "from ..client import X"])
 def test_the_simulator_stack_imports_nothing_outside_it(tmp_path: Path, planted: str) -> None:
-    shutil.copytree(ROOT / PACKAGE, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
-    before = set(problems(tmp_path))
-    store = tmp_path / PACKAGE / "sim" / "store.py"
-    store.write_text(store.read_text() + f"\n{planted}\n")
-    new = [p for p in problems(tmp_path) if p not in before]
+    new = _planted(tmp_path, {"sim/store.py": planted})
     assert any("accelo_kit.sim.store imports accelo_kit.client" in p and "the sim stack" in p for p in new), new
