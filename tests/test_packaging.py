@@ -60,7 +60,9 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
 def test_environment_yml_installs_the_project_with_every_extra() -> None:
     extras = set(PYPROJECT["project"]["optional-dependencies"])
     line = next(x for x in (ROOT / "environment.yml").read_text().splitlines() if "-e ." in x)
-    assert set(re.search(r"\[(.*)\]", line).group(1).split(",")) == extras
+    listed = re.search(r"\[(.*)\]", line)
+    assert listed, line
+    assert set(listed.group(1).split(",")) == extras
 
 
 @pytest.mark.parametrize(("package", "pin"), sorted(SDK_PINS.items()))

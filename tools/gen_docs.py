@@ -6,7 +6,8 @@ fails when a page differs. `python tools/gen_docs.py --check` does the same from
 
 Blocks: `config-keys` (accelo_kit/config.py), `resources` (accelo_kit/entities.py), `module-map` (every module of
 accelo_kit, placed by the layers block of docs/architecture.md), `cli-flags` (accelo_kit.cli.build_parser),
-`notebook-params:NAME` (the parameters cell of notebooks/NAME.py), `bench-figures` (bench/results/latest.json).
+`notebook-params:NAME` (the parameters cell of the notebook's jupytext twin, NAME.py in notebooks/),
+`bench-figures` (bench/results/latest.json).
 """
 
 from __future__ import annotations
@@ -114,8 +115,7 @@ def resources() -> str:
     rows = ["| resource (table) | strategy | what each run fetches | primary key | columns |", "|---|---|---|---|---|"]
     for entity in ENTITIES.values():
         columns = ", ".join(f"{c.name} ({c.type})" for c in entity.columns)
-        strategy = entity.strategy + (f" on `{entity.cursor_field}`" if entity.cursor_field else "")
-        rows.append(f"| `{entity.name}` | {strategy} | {_cell(STRATEGY_DOCS.get(entity.strategy, ''))} | "
+        rows.append(f"| `{entity.name}` | `{entity.strategy}` | {_cell(STRATEGY_DOCS.get(entity.strategy, ''))} | "
                     f"`{entity.primary_key}` | {columns} |")
     return "\n".join(rows) + "\n"
 
@@ -197,11 +197,13 @@ def parser_flags() -> Iterator[tuple[str, str, str]]:
     from accelo_kit.cli import build_parser
 
     def walk(parser: argparse.ArgumentParser, command: str) -> Iterator[tuple[str, str, str]]:
-        for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of its options
-            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-                for name, sub in action.choices.items():
+        # argparse offers no public list of a parser's options: read its instance dict rather than a private name
+        for action in vars(parser)["_actions"]:
+            choices = action.choices
+            if not action.option_strings and isinstance(choices, dict):  # the subcommands
+                for name, sub in choices.items():
                     yield from walk(sub, f"{command} {name}".strip())
-            elif action.option_strings and not isinstance(action, argparse._HelpAction):  # noqa: SLF001
+            elif action.option_strings and action.dest != "help":
                 for flag in action.option_strings:
                     yield command, flag, action.help or ""
 
@@ -224,7 +226,7 @@ class Parameter:
 
 
 def notebook_parameters(notebook: str) -> list[Parameter]:
-    """The `parameters` cell of notebooks/NAME.py (the jupytext twin of the .ipynb): `name: type = default  # doc`."""
+    """The `parameters` cell of a notebook's jupytext twin (NAME.py in notebooks/): `name: type = default  # doc`."""
     text = (ROOT / "notebooks" / f"{notebook}.py").read_text()
     match = re.search(r'^# %% tags=\["parameters"\]\n(?P<cell>.*?)(?=^# %%)', text, re.S | re.M)
     if not match:
@@ -237,7 +239,8 @@ def notebook_parameters(notebook: str) -> list[Parameter]:
         node = ast.parse(code).body[0]
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name) or node.value is None:
             raise ValueError(f"notebooks/{notebook}.py: parameter line {line!r} is not `name: type = default`")
-        found.append(Parameter(node.target.id, ast.unparse(node.annotation), ast.unparse(node.value), doc.strip()))
+        default = ast.get_source_segment(code, node.value) or ast.unparse(node.value)
+        found.append(Parameter(node.target.id, ast.unparse(node.annotation), default, doc.strip()))
     return found
 
 
