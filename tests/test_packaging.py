@@ -18,7 +18,7 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONDA_NAMES = {"python-duckdb": "duckdb"}  # conda-forge spells a few packages differently
-# fivetran-connector-sdk 3.0 pins these exactly (contract.md, Environment): never allow above them
+# fivetran-connector-sdk 3.0 pins these exactly (docs/fivetran.md, Versions): never allow above them
 SDK_PINS = {"requests": "2.34.2", "tqdm": "4.70.0", "duckdb": "1.5.6"}
 
 
@@ -60,18 +60,20 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
 def test_environment_yml_installs_the_project_with_every_extra() -> None:
     extras = set(PYPROJECT["project"]["optional-dependencies"])
     line = next(x for x in (ROOT / "environment.yml").read_text().splitlines() if "-e ." in x)
-    assert set(re.search(r"\[(.*)\]", line).group(1).split(",")) == extras
+    listed = re.search(r"\[(.*)\]", line)
+    assert listed, line
+    assert set(listed.group(1).split(",")) == extras
 
 
 @pytest.mark.parametrize(("package", "pin"), sorted(SDK_PINS.items()))
 def test_no_dependency_allows_versions_above_the_sdk_pins(package: str, pin: str) -> None:
-    """contract.md: the SDK pins requests, tqdm and duckdb; our ranges must admit the pinned version, never above."""
+    """docs/fivetran.md, Versions: the SDK pins requests, tqdm and duckdb; our ranges admit the pin, never above."""
     spec = pyproject_requirements()[package]
     assert f"<={pin}" in spec.split(","), f"{package}{spec} must be capped at <={pin}"
 
 
 def test_pytz_is_a_dependency() -> None:
-    """contract.md: duckdb needs pytz to hand TIMESTAMPTZ values to Python, and pandas 3 no longer brings it."""
+    """duckdb needs pytz to hand TIMESTAMPTZ values to Python, and pandas 3 no longer brings it."""
     assert "pytz" in pyproject_requirements()
 
 
@@ -95,6 +97,27 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert ci_commands == ["make test"]
     first_screen = "\n".join(readme.splitlines()[:30])
     assert "make test" in first_screen
+
+
+def test_the_readme_first_screen_offers_exactly_the_two_commands() -> None:
+    """A newcomer's first screen: `make demo` and `make test` in one block, and no other command competing."""
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:30])
+    blocks = re.findall(r"```\w*\n(.*?)```", first_screen, re.S)
+    assert len(blocks) == 1, "the first screen holds one code block"
+    commands = [line.split("#")[0].strip() for line in blocks[0].splitlines() if line.strip()]
+    assert commands == ["make demo", "make test"]
+
+
+def test_the_readme_is_short_and_points_to_the_docs() -> None:
+    """issue 12: a README of at most ~200 lines with one example per way of using the kit; the rest in docs/."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    headings = re.findall(r"^## (.+)$", readme, re.M)
+    for way in ("The library", "The command line", "papermill", "JupyterLab", "Fivetran"):
+        assert way in headings, f"the README has no example for {way}"
+    linked = set(re.findall(r"\]\((docs/[\w-]+\.md)", readme))
+    pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked, f"docs pages the README does not link: {sorted(pages - linked)}"
 
 
 def test_gitignore_keeps_secrets_and_local_output_out() -> None:
