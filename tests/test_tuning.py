@@ -1,5 +1,6 @@
-"""accelo_kit.tuning: the sweep finds the server's concurrency limit from HTTP alone, the budget arithmetic, the
-recommendation, out/tuning.json and who reads it (issue 6, "tune_threads.ipynb (logic in accelo_kit.tuning)")."""
+"""accelo_kit.notebook.tuning: the sweep finds the server's concurrency limit from HTTP alone, the budget arithmetic,
+the recommendation; accelo_kit.tuned: out/tuning.json and who reads it (issue 6, "tune_threads.ipynb (logic in
+accelo_kit.tuning)"; issue 12 split the experiment from its storage)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,14 @@ import pytest
 
 from accelo_kit.cli import main
 from accelo_kit.config import Settings
+from accelo_kit.notebook.tuning import BudgetView, SweepPlan, SweepRefused, Trial, percentile, recommend, run_sweep
 from accelo_kit.paths import project_root
 from accelo_kit.runner import open_target
 from accelo_kit.sim import Simulator
-from accelo_kit.tuning import (
+from accelo_kit.tuned import (
     SIMULATOR_TARGET,
-    BudgetView,
-    SweepPlan,
-    SweepRefused,
-    Trial,
     default_tuning_path,
     load_tuning,
-    percentile,
-    recommend,
-    run_sweep,
     save_tuning,
     saved_threads,
     with_saved_threads,
@@ -43,7 +38,7 @@ def settings_for(sim: Simulator) -> Settings:
 def tuning_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Redirect the default out/tuning.json, so no test reads or writes the checkout's."""
     path = tmp_path / "tuning.json"
-    monkeypatch.setattr("accelo_kit.tuning.default_tuning_path", lambda: path)
+    monkeypatch.setattr("accelo_kit.tuned.default_tuning_path", lambda: path)
     for name in ("ACCELO_DEPLOYMENT", "ACCELO_CLIENT_ID", "ACCELO_CLIENT_SECRET", "ACCELO_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return path
@@ -159,7 +154,7 @@ def test_saved_tuning_round_trips_and_is_per_target(tuning_file: Path) -> None:
 @pytest.mark.parametrize("content", ["{not json", '{"threads": 0}', '{"threads": "4"}', '{"threads": 99}', "[]"])
 def test_a_broken_tuning_file_is_ignored_with_a_warning(tuning_file: Path, content: str, caplog) -> None:
     tuning_file.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="accelo_kit.tuning"):
+    with caplog.at_level(logging.WARNING, logger="accelo_kit.tuned"):
         assert load_tuning() is None and saved_threads() is None
     assert "ignoring" in caplog.text
 
