@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,6 +177,27 @@ def test_explicit_threads_always_win_over_the_saved_ones(tuning_file: Path, tmp_
     config.write_text(json.dumps({"deployment": "other", "client_id": "i", "client_secret": "s"}))
     assert with_saved_threads({}, config, environ={}) == {}  # tuned for acme, not for other
     assert with_saved_threads({}, tmp_path / "missing.json", environ={}) == {}  # Settings reports that one
+
+
+def test_the_precedence_reads_the_configuration_file_once(tuning_file: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import accelo_kit.config
+    import accelo_kit.tuned
+
+    reads: list[Path] = []
+    real = accelo_kit.config.read_configuration
+
+    def counting(path: Path) -> dict[str, Any]:
+        reads.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(accelo_kit.config, "read_configuration", counting)
+    monkeypatch.setattr(accelo_kit.tuned, "read_configuration", counting)
+    save(tuning_file, 5, "deployment:acme")
+    config = tmp_path / "configuration.json"
+    config.write_text(json.dumps({"deployment": "acme", "client_id": "i", "client_secret": "s"}))
+    assert with_saved_threads({}, config, environ={}) == {"threads": "5"}
+    assert reads == [config]
 
 
 def test_open_target_and_the_cli_use_the_saved_threads(tuning_file: Path, tmp_path: Path, capsys) -> None:
