@@ -17,7 +17,7 @@ import papermill
 import pytest
 
 from accelo_kit.entities import AGAINST_TYPES, ENTITIES, JOIN_HINTS, MONEY, STANDINGS, entity
-from accelo_kit.notebook.explore import Explorer, LoadProgress, LoadRequest, join_frames
+from accelo_kit.notebook.explore import Explorer, LoadRequest, join_frames
 from accelo_kit.notebook.explore import load as explore_load
 from accelo_kit.sim import Simulator
 
@@ -134,21 +134,16 @@ def test_waits_for_the_rate_window_are_announced_on_the_clicking_thread(monkeypa
     """A compressed window of 3 requests per 2 s: the pages of 300 invoices must wait for it, the scan's worker
     that waits only enqueues the notice, and the status line shows it from the clicking thread."""
     monkeypatch.setattr(explore_load, "LARGE_LOAD_SHARE", 1000.0)  # no second click for a tiny window
-    notes: list[tuple[str, str]] = []
+    shown: list[tuple[str, str]] = []  # every status line, and the thread that set it
     with Explorer.connect("", simulator_settings={"sizes": SMALL_SIZES, "seed": 11, "rate_limit": 3,
                                                   "rate_window_s": 2.0}) as ex:
-        real = ex._show_progress
-
-        def spy(progress: LoadProgress) -> None:
-            notes.append((progress.note, threading.current_thread().name))
-            real(progress)
-
-        ex._show_progress = spy  # type: ignore[method-assign]
+        ex.status.observe(lambda change: shown.append((change["new"], threading.current_thread().name)), "value")
         ex.resource.value = "invoices"
         ex.load_button.click()
         assert ex.error is None and len(ex.frames["invoices"]) == SMALL_SIZES["invoices"]
-    assert [n for n, _ in notes if n.startswith("waiting") and "rate limit window" in n], notes
-    assert {thread for _, thread in notes} == {threading.current_thread().name}
+    progress = [text for text, _ in shown if " rows · " in text]  # the load's progress lines (LoadProgress)
+    assert [t for t in progress if " · waiting " in t and "rate limit window" in t], shown
+    assert {thread for _, thread in shown} == {threading.current_thread().name}
 
 
 def test_the_accelo_facts_the_explorer_shows_name_real_resources_and_columns() -> None:
