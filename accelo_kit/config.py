@@ -323,3 +323,22 @@ _PARSERS = {
     "max_rate_wait": _positive_float,
     "reconcile_every_days": _non_negative_float,
 }
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where a notebook's settings come from: a configuration file (`path`), ACCELO_* only, or the simulator."""
+
+    path: Path | None  # None: no file (ACCELO_* variables, or the simulator's own settings)
+    simulate: bool  # the embedded simulator: SIMULATED data
+
+
+def config_source(config_path: str) -> ConfigSource:
+    """The notebooks' `config_path` parameter, read in one place (docs/notebooks.md): "" → the embedded simulator,
+    "env" → ACCELO_* variables only, anything else → a configuration.json path (`~` expanded)."""
+    value = config_path.strip()
+    if value == "":
+        return ConfigSource(None, True)
+    if value == "env":
+        return ConfigSource(None, False)
+    return ConfigSource(Path(value).expanduser(), False)

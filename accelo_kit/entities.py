@@ -126,3 +126,33 @@ def entity(name: str) -> Entity:
         return ENTITIES[name]
     except KeyError:
         raise KeyError(f"unknown entity {name!r}; known: {', '.join(ENTITIES)}") from None
+
+
+# -- what the explorer shows about each resource (docs/accelo-api.md, Resources) ---------------------------------
+# Accelo's standings per resource (the values `standing(...)` filters on); invoices and payments have none
+STANDINGS: dict[str, tuple[str, ...]] = {
+    "companies": ("active", "inactive", "prospect"),
+    "prospects": ("pending", "active", "won", "lost", "abandoned"),
+    "jobs": ("pending", "active", "paused", "complete", "closed"),
+    "staff": ("active", "inactive", "lockout"),
+}
+# money worth plotting over time: resource → (its amount column, the date that amount belongs to)
+MONEY: dict[str, tuple[str, str]] = {
+    "invoices": ("amount", "date_raised"),
+    "payments": ("amount", "date_created"),
+    "prospects": ("value", "date_created"),
+    "jobs": ("rate_charged", "date_created"),
+}
+# (left, right) → the column of the left resource that holds a right resource's id
+JOIN_HINTS: dict[tuple[str, str], str] = {
+    ("invoices", "companies"): "against_id",
+    ("invoices", "jobs"): "against_id",
+    ("invoices", "staff"): "owner_id",
+    ("payments", "invoices"): "against_id",
+    ("payments", "staff"): "created_by_staff_id",
+    ("jobs", "companies"): "company",
+    ("jobs", "staff"): "manager",
+    ("prospects", "staff"): "manager",
+}
+# an `against_id` points at whatever `against_type` names: resource → the `against_type` value naming it
+AGAINST_TYPES: dict[str, str] = {"companies": "company", "jobs": "job", "invoices": "account_invoice"}

@@ -15,7 +15,7 @@ from .client import AcceloClient
 from .config import Settings
 from .paths import default_db, resolve
 from .sync import SyncOptions, SyncProgress, SyncReport, sync
-from .tuning import with_saved_threads
+from .tuned import with_saved_threads
 
 log = logging.getLogger(__name__)
 SIMULATOR_SEED = 1

@@ -147,7 +147,7 @@ def cpu(factor: float) -> dict[str, Any]:
         converted = [convert(row) for row in rows]
         out[name] = {"rows": len(rows), "convert_rows_per_s": round(len(rows) / (time.perf_counter() - began))}
         try:
-            from accelo_kit import frames
+            from accelo_kit.notebook import frames
         except ImportError:
             continue
         began = time.perf_counter()

@@ -27,7 +27,8 @@
 #   first (one `/count` request) and stated before loading; a large load waits for a second click.
 # - `threads` 0 uses the configuration's value, or the count `tune_threads.ipynb` saved in `out/tuning.json`.
 #
-# All the logic lives in `accelo_kit.explore` and `accelo_kit.frames`; this notebook only lays it out.
+# All the logic lives in `accelo_kit.notebook.explore` and `accelo_kit.notebook.frames`; this notebook only lays
+# it out.
 
 # %% tags=["parameters"]
 config_path: str = ""  # configuration.json of a real deployment; "env": ACCELO_* variables only; "": the simulator
@@ -42,7 +43,7 @@ import sys
 from IPython.display import display
 
 import accelo_kit
-from accelo_kit.explore import Explorer, suggest_join
+from accelo_kit.notebook.explore import Explorer, suggest_join
 
 explorer = Explorer.connect(config_path, threads, row_cap=row_cap, resource=autoload or "companies")
 print(f"accelo-kit {accelo_kit.__version__}, Python {sys.version.split()[0]}")

@@ -44,10 +44,12 @@ import pandas as pd
 from IPython.display import display
 
 import accelo_kit
+from accelo_kit.config import config_source
 from accelo_kit.report import TqdmProgress, format_summary, summary_rows
 from accelo_kit.runner import run_sync
 
-simulate = config_path.strip() == ""
+source = config_source(config_path)
+simulate = source.simulate
 print(f"accelo-kit {accelo_kit.__version__}, Python {sys.version.split()[0]} at {sys.executable}")
 if simulate:
     print("Source: the embedded accelo-kit SIMULATOR. SIMULATED data, not a real Accelo deployment.")
@@ -61,7 +63,7 @@ if simulate:
 
 # %%
 report, db, target = run_sync(
-    None if simulate or config_path.strip() == "env" else config_path.strip(),
+    source.path,
     db_path.strip() or None,
     simulate=simulate,
     entities=entities,

@@ -28,7 +28,8 @@
 #   settings: it sees only what comes back over HTTP, and should find the knee at `sim_workers`.
 # - The experiment's cost is shown before it runs; it refuses to spend more than `max_budget_share` of the hour.
 #
-# The logic lives in `accelo_kit.tuning`; this notebook only lays it out.
+# The logic lives in `accelo_kit.notebook.tuning` (the sweep) and `accelo_kit.tuned` (the saved count); this
+# notebook only lays it out.
 
 # %% tags=["parameters"]
 config_path: str = ""  # configuration.json of a real deployment; "env": ACCELO_* variables only; "": the simulator
@@ -50,13 +51,16 @@ import pandas as pd
 from IPython.display import display
 
 import accelo_kit
+from accelo_kit.config import config_source
+from accelo_kit.notebook.tuning import SweepPlan, plot_sweep, run_sweep
 from accelo_kit.runner import open_target
-from accelo_kit.tuning import SweepPlan, plot_sweep, run_sweep, save_tuning, tuning_target
+from accelo_kit.tuned import save_tuning, tuning_target
 
-simulate = config_path.strip() == ""
+source = config_source(config_path)
+simulate = source.simulate
 stack = contextlib.ExitStack()
 target = stack.enter_context(open_target(
-    None if simulate or config_path.strip() == "env" else config_path.strip(), simulate,
+    source.path, simulate,
     simulator_settings={"latency_ms": sim_latency_ms, "workers": sim_workers} if simulate else None))
 print(f"accelo-kit {accelo_kit.__version__}, Python {sys.version.split()[0]}")
 print(f"Target: {target.label}")

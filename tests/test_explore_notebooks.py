@@ -16,8 +16,9 @@ import nbformat
 import papermill
 import pytest
 
-from accelo_kit import explore
-from accelo_kit.explore import Explorer, LoadRequest, join_frames
+from accelo_kit.entities import AGAINST_TYPES, ENTITIES, JOIN_HINTS, MONEY, STANDINGS, entity
+from accelo_kit.notebook.explore import Explorer, LoadRequest, join_frames
+from accelo_kit.notebook.explore import load as explore_load
 from accelo_kit.sim import Simulator
 
 from .conftest import SMALL_SIZES
@@ -33,7 +34,7 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No ACCELO_* of whoever runs the tests, and no saved tuning from the checkout's out/."""
     for name in ("ACCELO_DEPLOYMENT", "ACCELO_CLIENT_ID", "ACCELO_CLIENT_SECRET", "ACCELO_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("accelo_kit.tuning.default_tuning_path", lambda: tmp_path / "no-tuning.json")
+    monkeypatch.setattr("accelo_kit.tuned.default_tuning_path", lambda: tmp_path / "no-tuning.json")
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_staff_have_no_date_range_and_invoices_no_standing(ex: Explorer) -> None
 
 
 def test_a_large_load_waits_for_a_second_click(ex: Explorer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(explore, "LARGE_LOAD_REQUESTS", 5)
+    monkeypatch.setattr(explore_load, "LARGE_LOAD_REQUESTS", 5)
     ex.resource.value = "companies"
     spent = ex.client.stats().requests
     ex.load_button.click()
@@ -132,22 +133,29 @@ def test_joining_invoices_with_companies_by_id(ex: Explorer) -> None:
 def test_waits_for_the_rate_window_are_announced_on_the_clicking_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """A compressed window of 3 requests per 2 s: the pages of 300 invoices must wait for it, the scan's worker
     that waits only enqueues the notice, and the status line shows it from the clicking thread."""
-    monkeypatch.setattr(explore, "LARGE_LOAD_SHARE", 1000.0)  # no second click for a tiny window
-    notes: list[tuple[str, str]] = []
+    monkeypatch.setattr(explore_load, "LARGE_LOAD_SHARE", 1000.0)  # no second click for a tiny window
+    shown: list[tuple[str, str]] = []  # every status line, and the thread that set it
     with Explorer.connect("", simulator_settings={"sizes": SMALL_SIZES, "seed": 11, "rate_limit": 3,
                                                   "rate_window_s": 2.0}) as ex:
-        real = ex._show_progress
-
-        def spy(progress: explore.LoadProgress) -> None:
-            notes.append((progress.note, threading.current_thread().name))
-            real(progress)
-
-        ex._show_progress = spy  # type: ignore[method-assign]
+        ex.status.observe(lambda change: shown.append((change["new"], threading.current_thread().name)), "value")
         ex.resource.value = "invoices"
         ex.load_button.click()
         assert ex.error is None and len(ex.frames["invoices"]) == SMALL_SIZES["invoices"]
-    assert [n for n, _ in notes if n.startswith("waiting") and "rate limit window" in n], notes
-    assert {thread for _, thread in notes} == {threading.current_thread().name}
+    progress = [text for text, _ in shown if " rows · " in text]  # the load's progress lines (LoadProgress)
+    assert [t for t in progress if " · waiting " in t and "rate limit window" in t], shown
+    assert {thread for _, thread in shown} == {threading.current_thread().name}
+
+
+def test_the_accelo_facts_the_explorer_shows_name_real_resources_and_columns() -> None:
+    """Standings, money columns, join hints and against_types sit with the entity declarations: each names a
+    declared resource and, where it names a column, one of that resource's columns of the right type."""
+    assert set(STANDINGS) <= set(ENTITIES) and all("standing" in entity(r).field_names for r in STANDINGS)
+    for name, (amount, when) in MONEY.items():
+        kinds = dict(entity(name).column_types())
+        assert (kinds[amount], kinds[when]) == ("decimal", "timestamp"), name
+    for (left, right), column in JOIN_HINTS.items():
+        assert right in ENTITIES and dict(entity(left).column_types())[column] in ("int", "link"), (left, right)
+    assert set(AGAINST_TYPES) <= set(ENTITIES)
 
 
 # -- notebooks headless ----------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""accelo_kit.frames: records → typed DataFrames (issue 6, "accelo_kit.frames"; "Frames: dtypes for every entity;
-exact money; None dates"). The records are the simulator's ground truth through the kit's own converter."""
+"""accelo_kit.notebook.frames: records → typed DataFrames (issue 6, "accelo_kit.frames"; "Frames: dtypes for every
+entity; exact money; None dates"). The records are the simulator's ground truth through the kit's own converter."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from accelo_kit.convert import RowConverter
 from accelo_kit.entities import ENTITIES
-from accelo_kit.frames import dtypes, money_as_float, to_frame
+from accelo_kit.notebook.frames import dtypes, money_as_float, to_frame
 from accelo_kit.sim import Simulator
 
 from .conftest import SMALL_SIZES
@@ -116,8 +116,10 @@ def test_a_large_frame_is_built_column_wise(truth) -> None:
 
 def test_the_kits_core_never_imports_pandas() -> None:
     """The CLI's and the runner's import paths (and so the sync, which the Fivetran path shares) stay pandas-free;
-    the runner imports tuning, so tuning must too."""
-    code = ("import sys, accelo_kit, accelo_kit.client, accelo_kit.sync, accelo_kit.runner, accelo_kit.tuning, "
+    the runner reads the saved thread count through accelo_kit.tuned, so that must too; and the sweep itself
+    (accelo_kit.notebook.tuning, plotting aside) needs none of them."""
+    code = ("import sys, accelo_kit, accelo_kit.client, accelo_kit.sync, accelo_kit.runner, accelo_kit.tuned, "
+            "accelo_kit.notebook.tuning, "
             "accelo_kit.cli; bad = [m for m in ('pandas', 'matplotlib', 'ipywidgets') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -20,6 +20,7 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
+from accelo_kit.config import ConfigSource, config_source
 from accelo_kit.sim import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,3 +147,17 @@ def test_committed_notebooks_have_no_outputs(path: Path) -> None:
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
     assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
 
+
+
+def test_config_path_is_parsed_in_one_place_for_every_notebook(tmp_path: Path) -> None:
+    """"": the embedded simulator; "env": ACCELO_* only; anything else: a configuration file, `~` expanded. Each
+    notebook reads its `config_path` parameter through this one function, none on its own."""
+    assert config_source("") == config_source("  ") == ConfigSource(None, True)
+    assert config_source("env") == config_source(" env ") == ConfigSource(None, False)
+    assert config_source(f" {tmp_path}/c.json ") == ConfigSource(tmp_path / "c.json", False)
+    assert config_source("~/c.json").path == Path.home() / "c.json"
+    for name in ("sync", "explore", "tune_threads"):
+        script = (NOTEBOOKS / f"{name}.py").read_text()
+        after_parameters = script.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[1]
+        assert '"env"' not in after_parameters and "config_path.strip()" not in after_parameters, name
+    assert "config_source(config_path)" in (ROOT / "accelo_kit/notebook/explore/widgets.py").read_text()

@@ -1,30 +1,26 @@
-"""accelo_kit.tuning: the sweep finds the server's concurrency limit from HTTP alone, the budget arithmetic, the
-recommendation, out/tuning.json and who reads it (issue 6, "tune_threads.ipynb (logic in accelo_kit.tuning)")."""
+"""accelo_kit.notebook.tuning: the sweep finds the server's concurrency limit from HTTP alone, the budget arithmetic,
+the recommendation; accelo_kit.tuned: out/tuning.json and who reads it (issue 6, "tune_threads.ipynb (logic in
+accelo_kit.tuning)"; issue 12 split the experiment from its storage)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from accelo_kit.cli import main
 from accelo_kit.config import Settings
+from accelo_kit.notebook.tuning import BudgetView, SweepPlan, SweepRefused, Trial, percentile, recommend, run_sweep
 from accelo_kit.paths import project_root
 from accelo_kit.runner import open_target
 from accelo_kit.sim import Simulator
-from accelo_kit.tuning import (
+from accelo_kit.tuned import (
     SIMULATOR_TARGET,
-    BudgetView,
-    SweepPlan,
-    SweepRefused,
-    Trial,
     default_tuning_path,
     load_tuning,
-    percentile,
-    recommend,
-    run_sweep,
     save_tuning,
     saved_threads,
     with_saved_threads,
@@ -43,7 +39,7 @@ def settings_for(sim: Simulator) -> Settings:
 def tuning_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Redirect the default out/tuning.json, so no test reads or writes the checkout's."""
     path = tmp_path / "tuning.json"
-    monkeypatch.setattr("accelo_kit.tuning.default_tuning_path", lambda: path)
+    monkeypatch.setattr("accelo_kit.tuned.default_tuning_path", lambda: path)
     for name in ("ACCELO_DEPLOYMENT", "ACCELO_CLIENT_ID", "ACCELO_CLIENT_SECRET", "ACCELO_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return path
@@ -159,7 +155,7 @@ def test_saved_tuning_round_trips_and_is_per_target(tuning_file: Path) -> None:
 @pytest.mark.parametrize("content", ["{not json", '{"threads": 0}', '{"threads": "4"}', '{"threads": 99}', "[]"])
 def test_a_broken_tuning_file_is_ignored_with_a_warning(tuning_file: Path, content: str, caplog) -> None:
     tuning_file.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="accelo_kit.tuning"):
+    with caplog.at_level(logging.WARNING, logger="accelo_kit.tuned"):
         assert load_tuning() is None and saved_threads() is None
     assert "ignoring" in caplog.text
 
@@ -181,6 +177,27 @@ def test_explicit_threads_always_win_over_the_saved_ones(tuning_file: Path, tmp_
     config.write_text(json.dumps({"deployment": "other", "client_id": "i", "client_secret": "s"}))
     assert with_saved_threads({}, config, environ={}) == {}  # tuned for acme, not for other
     assert with_saved_threads({}, tmp_path / "missing.json", environ={}) == {}  # Settings reports that one
+
+
+def test_the_precedence_reads_the_configuration_file_once(tuning_file: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import accelo_kit.config
+    import accelo_kit.tuned
+
+    reads: list[Path] = []
+    real = accelo_kit.config.read_configuration
+
+    def counting(path: Path) -> dict[str, Any]:
+        reads.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(accelo_kit.config, "read_configuration", counting)
+    monkeypatch.setattr(accelo_kit.tuned, "read_configuration", counting)
+    save(tuning_file, 5, "deployment:acme")
+    config = tmp_path / "configuration.json"
+    config.write_text(json.dumps({"deployment": "acme", "client_id": "i", "client_secret": "s"}))
+    assert with_saved_threads({}, config, environ={}) == {"threads": "5"}
+    assert reads == [config]
 
 
 def test_open_target_and_the_cli_use_the_saved_threads(tuning_file: Path, tmp_path: Path, capsys) -> None:

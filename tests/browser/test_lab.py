@@ -1,4 +1,4 @@
-"""explore.ipynb in JupyterLab, in a real browser (issue 6, "JupyterLab in a real browser"; contract.md, Environment).
+"""explore.ipynb in JupyterLab, in a real browser (issue 6, "JupyterLab in a real browser"; docs/notebooks.md).
 
 One `jupyter lab` on 127.0.0.1 with a token and temporary config, data and runtime dirs, serving a copy of the
 notebook (JupyterLab saves what it runs: the committed notebook must stay without outputs); Debian's Chromium driven

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .entities import entity
+from ..entities import entity
 
 TIMESTAMP_DTYPE = pd.DatetimeTZDtype(unit="us", tz="UTC")
 DTYPES: dict[str, Any] = {
@@ -73,7 +73,3 @@ def money_as_float(series: pd.Series) -> pd.Series:
     stay on the Decimal column, which is exact."""
     return pd.to_numeric(series.map(lambda v: None if v is None or v is pd.NA else float(v)), errors="coerce")
 
-
-def decimal_columns(name: str, frame: pd.DataFrame) -> list[str]:
-    kinds = dict(entity(name).column_types())
-    return [c for c in frame.columns if kinds.get(c) == "decimal"]

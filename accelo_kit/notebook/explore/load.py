@@ -1,0 +1,239 @@
+"""What a Load click fetches, what it costs before it is spent, and the load itself.
+
+Threads: the client's scan fetches with its own pool (the only threads that make requests); one feeding thread
+iterates that scan and hands pages and budget-wait notices to the caller's thread (the kernel's) through a queue;
+converting, progress and every widget update happen on the caller's thread. The feeding thread is what lets a wait
+for the rate window be announced while it lasts: when every worker is held by the budget, no page arrives to wake a
+caller that iterated the scan itself, and Accelo's window can take the rest of an hour to turn.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+
+from ...budget import HOURLY_LIMIT
+from ...client import AcceloClient
+from ...convert import RowConverter
+from ...entities import STANDINGS, entity
+from ...paging import PAGE_SIZE
+from ..frames import to_frame
+
+LARGE_LOAD_REQUESTS = HOURLY_LIMIT // 50  # 2% of Accelo's hourly 5,000: above this a load waits for a second click
+LARGE_LOAD_SHARE = 0.10  # ... as does one that would spend more than this share of what is left this window
+DEFAULT_ROW_CAP = 10_000
+PROGRESS_EVERY_S = 0.1  # widget updates at most this often (each one is a message to the browser)
+
+
+# -- what to load ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadRequest:
+    resource: str
+    all_fields: bool = True  # False: Accelo's default fields only (no `_fields`)
+    date_from: date | None = None  # inclusive, whole UTC days, on `date_field(resource)`
+    date_to: date | None = None
+    standing: str = ""
+    row_cap: int = DEFAULT_ROW_CAP
+
+    def __post_init__(self) -> None:
+        entity(self.resource)
+        if self.row_cap < 1:
+            raise ValueError("row_cap must be at least 1")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError(f"the date range is empty: {self.date_from} is after {self.date_to}")
+
+    @property
+    def fields(self) -> list[str] | None:
+        """None: every registry field, by name; []: no `_fields`, so Accelo sends its defaults."""
+        return None if self.all_fields else []
+
+    def filters(self) -> list[str]:
+        """Accelo's `_after`/`_before` are strict and whole-second: a day range becomes (start − 1 s, end + 1 day)."""
+        out = []
+        field_name = date_field(self.resource)
+        if field_name and self.date_from:
+            out.append(f"{field_name}_after({_epoch(self.date_from) - 1})")
+        if field_name and self.date_to:
+            out.append(f"{field_name}_before({_epoch(self.date_to + timedelta(days=1))})")
+        standing = self.standing.strip()
+        if standing and self.resource in STANDINGS:
+            out.append(f"standing({standing})")
+        return out
+
+
+def date_field(resource: str) -> str | None:
+    """The date a range filters on: the incremental cursor (date_modified; payments: date_created; staff: none)."""
+    return entity(resource).cursor_field
+
+
+def _epoch(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
+# -- what it costs -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadEstimate:
+    request: LoadRequest
+    matching: int  # rows the filters match (one /count)
+    threads: int
+    limit: int | None
+    remaining: int | None
+    reserve: int | None
+
+    @property
+    def rows(self) -> int:
+        return min(self.matching, self.request.row_cap)
+
+    @property
+    def requests(self) -> int:
+        """docs/performance.md: a scan of N rows costs ⌈N/100⌉ + 1 per id range; most loads use one or two."""
+        return math.ceil(self.rows / PAGE_SIZE) + 1  # PORT: the one request-cost formula (sync/cost.py)
+
+    @property
+    def at_most(self) -> int:
+        """Every thread's range may end on one short page (or, for a capped load, one page still in flight)."""
+        return math.ceil(self.rows / PAGE_SIZE) + self.threads
+
+    @property
+    def large(self) -> bool:
+        usable = None if self.remaining is None else self.remaining - (self.reserve or 0)
+        return self.at_most > LARGE_LOAD_REQUESTS or (usable is not None and self.at_most > LARGE_LOAD_SHARE * usable)
+
+    def describe(self) -> str:
+        capped = f" (capped from {self.matching:,})" if self.rows < self.matching else ""
+        text = (f"Loading {self.rows:,} {self.request.resource}{capped} costs about {self.requests:,} requests "
+                f"(at most {self.at_most:,})")
+        if self.limit:
+            text += f", {self.requests / self.limit:.1%} of the hourly {self.limit:,}"
+        if self.remaining is not None:
+            text += f"; {self.remaining:,} left in this window"
+        return text + "."
+
+
+def estimate_load(client: AcceloClient, request: LoadRequest) -> LoadEstimate:
+    """One `/count` request: how many rows match, before spending a page on them."""
+    matching = client.count(request.resource, request.filters())
+    stats = client.stats()
+    return LoadEstimate(request, matching, client.settings.threads, stats.limit, stats.remaining, stats.reserve)
+
+
+# -- loading ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadProgress:
+    rows: int
+    target_rows: int
+    requests: int  # spent by this load so far, the /count included
+    remaining: int | None  # what the server says is left this window
+    note: str = ""  # e.g. a wait for the rate window
+
+    def describe(self) -> str:
+        left = "?" if self.remaining is None else f"{self.remaining:,}"
+        text = f"{self.rows:,} / {self.target_rows:,} rows · {self.requests:,} requests · budget left {left}"
+        return f"{text} · {self.note}" if self.note else text
+
+
+@dataclass
+class LoadResult:
+    request: LoadRequest
+    frame: pd.DataFrame
+    matching: int
+    requests: int  # pages fetched (the /count that estimated them not included)
+    seconds: float
+    problems: str = ""  # values that could not be converted (set to null), one line
+
+    @property
+    def capped(self) -> bool:
+        return len(self.frame) < self.matching
+
+
+ProgressListener = Callable[[LoadProgress], None]
+
+
+def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimate | None = None,
+               on_progress: ProgressListener | None = None, poll_s: float = 0.25) -> LoadResult:
+    """Fetch what `request` asks for as a typed DataFrame, calling `on_progress` on the caller's thread.
+
+    A capped load stops the scan once it has enough rows; which rows it keeps are those whose pages arrived first
+    (the scan walks id ranges in parallel), sorted by id.
+    """
+    started = time.monotonic()
+    spent_before = client.stats().requests
+    estimate = estimate or estimate_load(client, request)
+    spec = entity(request.resource)
+    events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def waiting(seconds: float, reason: str) -> None:  # called on a scan worker: only enqueue
+        events.put(("note", f"waiting {seconds:.0f} s for the {reason}"))
+
+    def feed() -> None:  # iterates the client's scan (whose pool fetches); converting is the caller's
+        pages = client.iter_pages(request.resource, request.filters(), request.fields)
+        try:
+            for page in pages:
+                events.put(("page", page.rows))
+                if stop.is_set():
+                    break
+        except BaseException as err:  # handed to the caller, who raises it
+            events.put(("error", err))
+        finally:
+            close = getattr(pages, "close", None)  # the scan is a generator: closing it stops its workers
+            if close is not None:
+                close()
+            events.put(("done", None))
+
+    convert = RowConverter(spec.name, spec.column_types())
+    records: list[dict[str, Any]] = []
+    present: set[str] = set()
+    note, shown_at = "", 0.0
+    client.budget.listeners.append(waiting)  # PORT: a wait hook on the client's public surface
+    feeder = threading.Thread(target=feed, name="accelo-explore-feed", daemon=True)
+    feeder.start()
+    try:
+        while True:
+            try:
+                kind, item = events.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            if kind == "error":
+                raise item
+            if kind == "done":
+                break
+            if kind == "note":
+                note = item
+            elif kind == "page" and len(records) < request.row_cap:
+                for row in item:
+                    present.update(row)
+                records.extend(convert(row) for row in item)
+                if len(records) >= request.row_cap:
+                    stop.set()
+            now = time.monotonic()
+            if on_progress is not None and (now - shown_at >= PROGRESS_EVERY_S or kind == "note"):
+                shown_at = now
+                on_progress(_progress(client, records, estimate, spent_before, note))
+    finally:
+        stop.set()
+        client.budget.listeners.remove(waiting)  # PORT: a wait hook on the client's public surface
+    feeder.join(timeout=5)
+    records.sort(key=lambda r: r["id"])
+    del records[request.row_cap:]
+    columns = [c for c in spec.field_names if c in present] if records else list(spec.field_names)
+    frame = to_frame(spec.name, records, columns)
+    if on_progress is not None:
+        on_progress(_progress(client, records, estimate, spent_before, ""))
+    return LoadResult(request, frame, estimate.matching, client.stats().requests - spent_before,
+                      time.monotonic() - started, convert.summary())
+
+
+def _progress(client: AcceloClient, records: list[Any], estimate: LoadEstimate, spent_before: int,
+              note: str) -> LoadProgress:
+    stats = client.stats()
+    return LoadProgress(min(len(records), estimate.rows), estimate.rows, stats.requests - spent_before,
+                        stats.remaining, note)
