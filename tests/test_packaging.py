@@ -18,7 +18,7 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONDA_NAMES = {"python-duckdb": "duckdb"}  # conda-forge spells a few packages differently
-# fivetran-connector-sdk 3.0 pins these exactly (contract.md, Environment): never allow above them
+# fivetran-connector-sdk 3.0 pins these exactly (docs/fivetran.md): never allow above them
 SDK_PINS = {"requests": "2.34.2", "tqdm": "4.70.0", "duckdb": "1.5.6"}
 
 
@@ -65,13 +65,13 @@ def test_environment_yml_installs_the_project_with_every_extra() -> None:
 
 @pytest.mark.parametrize(("package", "pin"), sorted(SDK_PINS.items()))
 def test_no_dependency_allows_versions_above_the_sdk_pins(package: str, pin: str) -> None:
-    """contract.md: the SDK pins requests, tqdm and duckdb; our ranges must admit the pinned version, never above."""
+    """docs/fivetran.md: the SDK pins requests, tqdm and duckdb; our ranges admit the pinned version, never above."""
     spec = pyproject_requirements()[package]
     assert f"<={pin}" in spec.split(","), f"{package}{spec} must be capped at <={pin}"
 
 
 def test_pytz_is_a_dependency() -> None:
-    """contract.md: duckdb needs pytz to hand TIMESTAMPTZ values to Python, and pandas 3 no longer brings it."""
+    """duckdb needs pytz to hand TIMESTAMPTZ values to Python, and pandas 3 no longer brings it."""
     assert "pytz" in pyproject_requirements()
 
 
