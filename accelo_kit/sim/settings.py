@@ -95,7 +95,11 @@ class SimSettings:
         return dataclasses.replace(self, **changes)
 
 
-def coerce_setting(name: str, text: str) -> Any:
+# what a `--set` value becomes: the type of the field it sets
+SettingValue = bool | int | float | str | dict[str, int]
+
+
+def coerce_setting(name: str, text: str) -> SettingValue:
     """Turn a `--set name=value` string into the type the field holds."""
     fields = {f.name: f for f in dataclasses.fields(SimSettings)}
     if name not in fields:
