@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[notebooks,connector,dev]'
 	@touch $(STAMP)
 
-test: $(STAMP) $(CONNECTOR_STAMP) fivetran-bundle chromium
-	$(BIN)/ruff check .
+# lint (ruff, then mypy strict on accelo_kit as [tool.mypy] in pyproject.toml says) runs before any test
+test: $(STAMP) $(CONNECTOR_STAMP) fivetran-bundle chromium lint
 	$(BIN)/python -m pytest -q
 
 sim: $(STAMP)
@@ -49,6 +49,7 @@ demo: $(STAMP) $(KERNEL_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,5 +1,5 @@
 """One settings object for the CLI, the notebooks and connector.py, from configuration.json, the environment or
-keyword arguments (contract.md, Configuration keys). Everything is validated before any network call, every
+keyword arguments (docs/configuration.md). Everything is validated before any network call, every
 problem is reported at once, and the secret never appears in repr, str or errors.
 """
 
@@ -9,7 +9,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -105,7 +105,7 @@ class Settings:
 
     # -- construction --------------------------------------------------------------------------------------
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+    def from_mapping(cls, values: Mapping[str, object]) -> Settings:
         """From a configuration.json-style mapping: every value a string (Fivetran's rule), unknown keys refused."""
         problems: list[str] = []
         known = {f.name for f in fields(cls)}
@@ -141,9 +141,9 @@ class Settings:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None,
-             **overrides: Any) -> Settings:
+             **overrides: object) -> Settings:
         """configuration.json (if given), then ACCELO_* environment variables fill gaps, then keyword overrides."""
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         if path is not None:  # a null in the file is a gap the environment may fill, never the text "None"
             values.update({k: v for k, v in read_configuration(path).items() if v is not None})
         for key, value in env_values(environ).items():
@@ -185,7 +185,7 @@ def read_configuration(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def _unparse(value: Any) -> str:
+def _unparse(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
     if isinstance(value, date):
@@ -251,7 +251,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _bounded_int(low: int, high: int) -> Any:
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         try:
             value = int(raw)
@@ -264,7 +264,7 @@ def _bounded_int(low: int, high: int) -> Any:
     return parse
 
 
-def _float_at_least(low: float, inclusive: bool) -> Any:
+def _float_at_least(low: float, inclusive: bool) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         try:
             value = float(raw)
@@ -308,7 +308,7 @@ def parse_scope(raw: str) -> str:
     return raw
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], object]] = {
     "deployment": parse_deployment,
     "base_url": parse_base_url,
     "threads": _bounded_int(1, MAX_THREADS),

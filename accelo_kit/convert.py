@@ -1,7 +1,7 @@
 """Accelo's wire strings to Python values, exactly: int, Decimal, aware UTC datetime, bool, str.
 
-Accelo sends every scalar as a string (accelo-api.md §4). A value that does not parse becomes None and is counted
-per entity and field: a bad input must never turn into a plausible wrong number.
+Accelo sends every scalar as a string (docs/accelo-api.md, Values). A value that does not parse becomes None and is
+counted per entity and field: a bad input must never turn into a plausible wrong number.
 """
 
 from __future__ import annotations
@@ -105,9 +105,9 @@ def to_decimal(value: Any) -> Decimal | None:
 def to_timestamp(value: Any) -> datetime | None:
     """Unix seconds to an aware UTC datetime; `"0"` is Accelo's other way of saying unset."""
     if value.__class__ is str and value.isascii() and value.isdigit() and len(value) < 19:
-        number = int(value)
-        if 0 < number <= MAX_TIMESTAMP:
-            return datetime.fromtimestamp(number, _UTC)
+        seconds = int(value)
+        if 0 < seconds <= MAX_TIMESTAMP:
+            return datetime.fromtimestamp(seconds, _UTC)
     number = to_int(value)
     if number is None or number == 0:
         return None
@@ -139,8 +139,6 @@ def to_bool(value: Any) -> bool | None:
 def to_str(value: Any) -> str | None:
     if value.__class__ is str or value is None:
         return value
-    if value is None:
-        return None
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -1,4 +1,4 @@
-"""What the kit fetches: one declaration per Accelo resource (accelo-api.md §6).
+"""What the kit fetches: one declaration per Accelo resource (docs/accelo-api.md, Resources).
 
 Each entity names its path, every field the reference documents (and nothing it lacks), the primary key, the
 incremental strategy and each column's type. Adding a resource is one more `Entity(...)` here.
@@ -7,7 +7,7 @@ incremental strategy and each column's type. Adding a resource is one more `Enti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeGuard, get_args
 
 ColumnType = Literal["int", "link", "decimal", "timestamp", "bool", "str"]
 # date_modified: a window on date_modified; created: new rows by id (no edits visible); full: refetch everything
@@ -41,12 +41,18 @@ class Entity:
         return [(c.name, c.type) for c in self.columns]
 
 
+def _is_column_type(kind: str) -> TypeGuard[ColumnType]:
+    return kind in get_args(ColumnType)
+
+
 def _columns(spec: str) -> tuple[Column, ...]:
-    """`"id:int name:str ..."`: compact, and one glance shows a whole resource."""
+    """`"id:int name:str ..."`: compact, and one glance shows a whole resource; a misspelt type fails at import."""
     columns = []
     for item in spec.split():
         name, _, kind = item.partition(":")
-        columns.append(Column(name, kind))  # type: ignore[arg-type]
+        if not _is_column_type(kind):
+            raise ValueError(f"{item!r}: unknown column type (known: {', '.join(get_args(ColumnType))})")
+        columns.append(Column(name, kind))
     return tuple(columns)
 
 

@@ -1,4 +1,5 @@
-"""OAuth2 client credentials as a service application sees it (accelo-api.md §1): tokens, expiry, lockout."""
+"""OAuth2 client credentials as a service application sees it: tokens, expiry, lockout (docs/accelo-api.md,
+Authentication)."""
 
 from __future__ import annotations
 

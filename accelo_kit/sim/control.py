@@ -12,12 +12,13 @@ from .errors import ApiError
 from .schema import LISTABLE
 
 if TYPE_CHECKING:
+    from .log import LogEntry
     from .simulator import Simulator
 
 PREFIX = "/_sim/"
 
 
-def handle(sim: Simulator, method: str, path: str, body: bytes) -> Any:
+def handle(sim: Simulator, method: str, path: str, body: bytes) -> dict[str, Any]:
     """The JSON answer to a control request; raises ApiError for a bad one."""
     route = path[len(PREFIX):].strip("/")
     try:
@@ -46,7 +47,7 @@ def handle(sim: Simulator, method: str, path: str, body: bytes) -> Any:
     raise ApiError.invalid(f"unknown control request {method} {path}")
 
 
-def _entry(entry: Any) -> dict[str, Any]:
+def _entry(entry: LogEntry) -> dict[str, Any]:
     data = dataclasses.asdict(entry)
     data.pop("token", None)
     return data

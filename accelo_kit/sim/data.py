@@ -180,7 +180,10 @@ class Generator:
         self._store("staff", rows)
 
     def _companies(self) -> None:
-        companies, addresses, contacts, affiliations = [], [], [], []
+        companies: list[Row] = []
+        addresses: list[Row] = []
+        contacts: list[Row] = []
+        affiliations: list[Row] = []
         bulk_import = self.anchor - 400 * DAY  # many rows share one date_modified second, as after an import
         for n, company_id in enumerate(self._ids("companies"), start=1):
             name = (f"{self.rng.choice(COMPANY_WORDS)} {self.rng.choice(COMPANY_KINDS)} "
@@ -298,7 +301,8 @@ class Generator:
     def _payments(self) -> None:
         """Payments land on invoices; the last payment touching an invoice also moves its date_modified."""
         invoices = self._keys["invoices"]
-        receipts, rows = [], []
+        receipts: list[Row] = []
+        rows: list[Row] = []
         paid: dict[int, Decimal] = {}
         for payment_id in self._ids("payments"):
             if not invoices:

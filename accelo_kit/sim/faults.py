@@ -8,7 +8,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-# what each kind does is described in README.md ("Faults"); the server acts on them
+# what each kind does is described in docs/simulator.md (faults); the server acts on them
 FAULT_KINDS = (
     "429",  # too_many_requests envelope, Remaining 0
     "500",  # server_error envelope

@@ -1,4 +1,5 @@
-"""Accelo's list grammar (accelo-api.md §3): `_filters`, `_fields`, `_search`, `_limit`/`_page`/`_offset`.
+"""Accelo's list grammar: `_filters`, `_fields`, `_search`, `_limit`/`_page`/`_offset` (docs/accelo-api.md,
+Listing and paging; Filters).
 
 Parsing turns the query string into predicates and a projection once per request; evaluation walks rows in id
 order and stops as soon as a page is full, so keyset pages cost what they return, not the table size.
@@ -10,7 +11,6 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
-from typing import Any
 
 from .data import Row
 from .errors import ApiError
@@ -19,7 +19,8 @@ from .schema import NUMERIC_KINDS, RESOURCES, Field, ResourceSpec
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
 TRUE_WORDS = frozenset({"1", "yes", "true"})
-RANGE_SUFFIXES = {  # longest first, so `_greater_than_or_equal` is not read as `_greater_than`
+Comparison = Callable[[Decimal, Decimal], bool]
+RANGE_SUFFIXES: dict[str, Comparison] = {  # longest first, so `_greater_than_or_equal` is not read as `_greater_than`
     "_greater_than_or_equal": lambda a, b: a >= b,
     "_less_than_or_equal": lambda a, b: a <= b,
     "_greater_than": lambda a, b: a > b,
@@ -28,6 +29,8 @@ RANGE_SUFFIXES = {  # longest first, so `_greater_than_or_equal` is not read as 
     "_before": lambda a, b: a < b,
 }
 Predicate = Callable[[Row], bool]
+# a wire value made comparable: numbers (ids, money, timestamps) as Decimal, booleans as bool, the rest as text
+Value = Decimal | bool | str
 
 
 @dataclass
@@ -95,7 +98,7 @@ def parse_calls(text: str) -> list[Call]:
     return calls
 
 
-def typed(field_: Field, raw: Any) -> Any:
+def typed(field_: Field, raw: object) -> Value | None:
     """A wire value as something comparable; None stays None."""
     if raw is None:
         return None
@@ -109,17 +112,24 @@ def typed(field_: Field, raw: Any) -> Any:
     return str(raw)
 
 
-def _argument(spec: ResourceSpec, field_: Field, raw: Call | str) -> Any:
+def _argument(spec: ResourceSpec, field_: Field, raw: Call | str) -> Value:
     if isinstance(raw, Call):
         raise ApiError.invalid(f"filter on {spec.name}.{field_.name} does not take an object argument")
     if field_.kind in NUMERIC_KINDS:
-        try:
-            return Decimal(raw)
-        except InvalidOperation:
-            raise ApiError.invalid(f"{raw!r} is not a number for {spec.name}.{field_.name}") from None
+        return _number(spec, field_, raw)
     if field_.kind == "bool":
         return raw.lower() in TRUE_WORDS
     return raw
+
+
+def _number(spec: ResourceSpec, field_: Field, raw: Call | str) -> Decimal:
+    """A filter argument on a numeric field (the ranges take only these)."""
+    if isinstance(raw, Call):
+        raise ApiError.invalid(f"filter on {spec.name}.{field_.name} does not take an object argument")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise ApiError.invalid(f"{raw!r} is not a number for {spec.name}.{field_.name}") from None
 
 
 def _field(spec: ResourceSpec, name: str, filter_name: str) -> Field:
@@ -129,7 +139,7 @@ def _field(spec: ResourceSpec, name: str, filter_name: str) -> Field:
     return found
 
 
-def is_empty(field_: Field, raw: Any) -> bool:
+def is_empty(field_: Field, raw: object) -> bool:
     return raw is None or raw == "" or (field_.kind in NUMERIC_KINDS and str(raw) == "0")
 
 
@@ -161,13 +171,13 @@ def compile_filter(spec: ResourceSpec, call: Call, nested: bool = False) -> Pred
                 raise ApiError.invalid(f"'{name}': {target.name} is not numeric")
             if len(call.args) != 1:
                 raise ApiError.invalid(f"'{name}' takes exactly one value")
-            bound = _argument(spec, target, call.args[0])
+            bound = _number(spec, target, call.args[0])
             if suffix in {"_after", "_before"} and bound != bound.to_integral_value():
                 raise ApiError.invalid(f"'{name}' takes a unix timestamp in whole seconds")
 
-            def ranged(row: Row, f: Field = target, b: Any = bound, c: Callable = compare) -> bool:
-                value = typed(f, row.get(f.name))
-                return value is not None and c(value, b)
+            def ranged(row: Row, f: Field = target, b: Decimal = bound, c: Comparison = compare) -> bool:
+                value = typed(f, row.get(f.name))  # a Decimal or None: the field is numeric
+                return isinstance(value, Decimal) and c(value, b)
 
             return ranged
     if any(isinstance(arg, Call) for arg in call.args):  # `against(company(32))`: no `against` field needed

@@ -1,4 +1,4 @@
-"""The deployment's hourly request budget (accelo-api.md §5), as a fixed clock window or a rolling one."""
+"""The deployment's hourly request budget (docs/accelo-api.md, Rate limit), as a fixed clock window or a rolling one."""
 
 from __future__ import annotations
 

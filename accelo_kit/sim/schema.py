@@ -1,4 +1,4 @@
-"""The simulator's own model of Accelo's resources (accelo-api.md §6).
+"""The simulator's own model of Accelo's resources (docs/accelo-api.md, Resources).
 
 Kept apart from the client's entity registry on purpose: if both sides read one table, a wrong field would agree
 with itself and no test would notice.
@@ -7,7 +7,7 @@ with itself and no test would notice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeGuard, get_args
 
 FieldKind = Literal["uint", "int", "str", "dec", "ts", "bool", "link"]
 
@@ -53,6 +53,10 @@ class ResourceSpec:
         return tuple(f.name for f in self.fields if f.kind == "ts")
 
 
+def _is_field_kind(kind: str) -> TypeGuard[FieldKind]:
+    return kind in get_args(FieldKind)
+
+
 def parse_fields(spec: str) -> tuple[Field, ...]:
     """`"id:uint* name:str status:link>company_statuses staff_rate:dec!"`: `*` a default field, `!` hidden from
     `_ALL`, `>table` a link's target. One line per resource reads like the reference's table."""
@@ -61,7 +65,9 @@ def parse_fields(spec: str) -> tuple[Field, ...]:
         default, hidden = item.endswith("*"), item.endswith("!")
         name, _, kind = item.rstrip("*!").partition(":")
         kind, _, target = kind.partition(">")
-        fields.append(Field(name, kind, default=default, hidden=hidden, target=target or None))  # type: ignore[arg-type]
+        if not _is_field_kind(kind):
+            raise ValueError(f"{item!r}: unknown field kind (known: {', '.join(get_args(FieldKind))})")
+        fields.append(Field(name, kind, default=default, hidden=hidden, target=target or None))
     return tuple(fields)
 
 

@@ -127,10 +127,10 @@ class Handler(BaseHTTPRequestHandler):
         address = self.client_address[0]
         if path.startswith(control.PREFIX):
             try:
-                answer = Answer(200, json.dumps(control.handle(sim, self.command, path, body)).encode())
+                reply = Answer(200, json.dumps(control.handle(sim, self.command, path, body)).encode())
             except ApiError as err:
-                answer = envelope(None, err.meta_status, err.message, err.http_status)
-            self._send(answer)
+                reply = envelope(None, err.meta_status, err.message, err.http_status)
+            self._send(reply)
             return
         is_api = path.startswith(API)
         fault = sim.faults.draw(path)
@@ -338,7 +338,8 @@ def hostile(kind: str, answer: Answer, huge_bytes: int, nested_depth: int) -> An
     # huge: the page's rows again and again (far more than `_limit`) until the body reaches huge_bytes
     rows = response if isinstance(response, list) and response else [response if response is not None else {}]
     sizes = [len(json.dumps(row, separators=(",", ":"))) + 1 for row in rows]
-    repeated, total = [], len(envelope([]).body)
+    repeated: list[Any] = []
+    total = len(envelope([]).body)
     while total < huge_bytes:
         repeated.append(rows[len(repeated) % len(rows)])
         total += sizes[(len(repeated) - 1) % len(rows)]

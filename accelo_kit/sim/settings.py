@@ -24,7 +24,8 @@ IdLayout = Literal["gappy", "dense", "skewed"]
 
 @dataclass
 class SimSettings:
-    """How the simulated deployment looks and behaves. Defaults follow the first variant accelo-api.md names."""
+    """How the simulated deployment looks and behaves. Defaults follow the first variant
+    docs/accelo-api.md names (Unconfirmed behaviours)."""
 
     # data
     seed: int = 1
@@ -59,7 +60,7 @@ class SimSettings:
     huge_bytes: int = 40 * 2**20  # the `huge` fault's body size: above the kit's 32 MiB cap on one answer
     nested_depth: int = 100_000  # the `nested` fault's depth: far beyond Python's recursion limit
 
-    # UNCONFIRMED variants (accelo-api.md), first named is the default
+    # UNCONFIRMED variants (docs/accelo-api.md, Unconfirmed behaviours), first named is the default
     count_type: Literal["string", "number"] = "string"
     expires_in_type: Literal["string", "number"] = "string"
     unset_date: Literal["null", "zero", "mixed"] = "null"
@@ -94,7 +95,11 @@ class SimSettings:
         return dataclasses.replace(self, **changes)
 
 
-def coerce_setting(name: str, text: str) -> Any:
+# what a `--set` value becomes: the type of the field it sets
+SettingValue = bool | int | float | str | dict[str, int]
+
+
+def coerce_setting(name: str, text: str) -> SettingValue:
     """Turn a `--set name=value` string into the type the field holds."""
     fields = {f.name: f for f in dataclasses.fields(SimSettings)}
     if name not in fields:

@@ -1,6 +1,8 @@
-"""The simulator's list grammar and data, checked over real HTTP against accelo-api.md §2, §3, §4 and §6.
+"""The simulator's list grammar and data, checked over real HTTP against docs/accelo-api.md. Docstrings name its
+sections: §1 Authentication, §2 Envelope and errors, §3 Listing and paging (and Filters), §4 Values, §5 Rate limit,
+§6 Resources.
 
-Expected results are computed here from `sim.truth(...)` (or written out from accelo-api.md), never by calling the
+Expected results are computed here from `sim.truth(...)` (or written out from docs/accelo-api.md), never by calling the
 simulator's own query code, so a wrong rule cannot agree with itself. The only direct calls are pure-function
 tests of the filter parser `parse_calls`.
 """
@@ -24,7 +26,7 @@ from tests.conftest import SMALL_SIZES, RawApi
 Row = dict[str, Any]
 SIX = ("companies", "invoices", "payments", "prospects", "jobs", "staff")
 
-# accelo-api.md §6, written out by hand (not read from the simulator's schema)
+# docs/accelo-api.md, Resources (§6), written out by hand (not read from the simulator's schema)
 DEFAULT_FIELDS = {
     "companies": {"id", "name"},
     "invoices": {"id", "amount"},

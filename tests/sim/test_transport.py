@@ -2,8 +2,9 @@
 
 Every test talks to a running simulator over real HTTP (plain `requests`, or a raw socket where the wire
 itself is the point). The Simulator's Python API is used only to set things up and to read the request log.
-Each docstring names the rule it checks, with its section of `accelo-api.md` (§) or `contract.md` where there
-is one.
+Each docstring names the rule it checks, with its section of docs/accelo-api.md where there is one:
+§1 Authentication, §2 Envelope and errors, §3 Listing and paging (and Filters), §4 Values, §5 Rate limit,
+§6 Resources; the simulator's CLI is in docs/simulator.md.
 
 Rate windows, token lifetimes and lockouts are compressed to a second or two so the file stays fast.
 """
@@ -785,8 +786,8 @@ UNCONFIRMED = {
 
 
 def test_every_unconfirmed_switch_is_listed_and_defaults_to_the_first_variant() -> None:
-    """accelo-api.md: each UNCONFIRMED item is a switch defaulting to the first variant named; this file tests
-    each listed here (a new switch must be added, with its test)."""
+    """docs/accelo-api.md, Unconfirmed behaviours: each UNCONFIRMED item is a switch defaulting to the first variant
+    named; this file tests each listed here (a new switch must be added, with its test)."""
     hints = typing.get_type_hints(SimSettings)
     switches = {name: typing.get_args(hint) for name, hint in hints.items()
                 if typing.get_origin(hint) is Literal and name != "id_layout"}
@@ -1140,7 +1141,7 @@ def cli_token(banner: dict[str, str], **form: str) -> requests.Response:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cli_sim_serve_banner_then_serves_until_signal(signum: int) -> None:
-    """contract.md `accelo-kit sim serve`: the first three stdout lines, flushed before serving, are base_url,
+    """docs/simulator.md, `accelo-kit sim serve`: the first three stdout lines, flushed before serving, are base_url,
     client_id and client_secret; a token request with them works against base_url; SIGTERM or SIGINT ends it
     with exit status 0 and nothing more on stdout."""
     with cli_sim() as cli:
