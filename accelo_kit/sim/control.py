@@ -12,13 +12,13 @@ from .errors import ApiError
 from .schema import LISTABLE
 
 if TYPE_CHECKING:
+    from .backend import SimBackend
     from .log import LogEntry
-    from .simulator import Simulator
 
 PREFIX = "/_sim/"
 
 
-def handle(sim: Simulator, method: str, path: str, body: bytes) -> dict[str, Any]:
+def handle(sim: SimBackend, method: str, path: str, body: bytes) -> dict[str, Any]:
     """The JSON answer to a control request; raises ApiError for a bad one."""
     route = path[len(PREFIX):].strip("/")
     try:
@@ -53,7 +53,7 @@ def _entry(entry: LogEntry) -> dict[str, Any]:
     return data
 
 
-def _faults(sim: Simulator, payload: dict[str, Any]) -> dict[str, Any]:
+def _faults(sim: SimBackend, payload: dict[str, Any]) -> dict[str, Any]:
     kind = str(payload.get("kind", ""))
     path = str(payload.get("path", r"^/api/"))
     try:
@@ -68,7 +68,7 @@ def _faults(sim: Simulator, payload: dict[str, Any]) -> dict[str, Any]:
     return {"pending": sim.faults.pending(), "injected": dict(sim.faults.injected)}
 
 
-def _mutate(sim: Simulator, payload: dict[str, Any]) -> dict[str, Any]:
+def _mutate(sim: SimBackend, payload: dict[str, Any]) -> dict[str, Any]:
     action, resource = payload.get("action"), payload.get("resource")
     if resource not in LISTABLE or action not in {"insert", "modify", "delete"}:
         raise ApiError.invalid("mutate takes action insert|modify|delete and a listable resource")

@@ -29,7 +29,7 @@ from .log import LogEntry
 from .schema import LISTABLE, RESOURCES
 
 if TYPE_CHECKING:
-    from .simulator import Simulator
+    from .backend import SimBackend
 
 API = "/api/v0/"
 TOKEN_PATH = "/oauth2/v0/token"
@@ -60,7 +60,7 @@ class SimServer(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, simulator: Simulator, port: int) -> None:
+    def __init__(self, simulator: SimBackend, port: int) -> None:
         self.simulator = simulator
         self.stopping = threading.Event()
         self.open_sockets: set[socket.socket] = set()
@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
                   remaining, headers)
         self._send(answer, truncate=fault == "truncate")
 
-    def _serve(self, sim: Simulator, path: str, params: dict[str, str], body: bytes, headers: dict[str, str],
+    def _serve(self, sim: SimBackend, path: str, params: dict[str, str], body: bytes, headers: dict[str, str],
                address: str, arrived: float, fault: str | None) -> tuple[Answer, float, float]:
         """Hold a worker for the modelled service time; the wait for a free worker is measured apart."""
         queued = time.monotonic()
@@ -184,7 +184,7 @@ class Handler(BaseHTTPRequestHandler):
             finished = time.monotonic()
         return answer, started - queued, finished - started
 
-    def _route(self, sim: Simulator, path: str, params: dict[str, str], body: bytes, headers: dict[str, str],
+    def _route(self, sim: SimBackend, path: str, params: dict[str, str], body: bytes, headers: dict[str, str],
                address: str, arrived: float, fault: str | None) -> Answer:
         try:
             if path == TOKEN_PATH:
@@ -218,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
             answer.headers.update(err.headers)
         return answer
 
-    def _api(self, sim: Simulator, rest: str, params: dict[str, str], scope: str) -> Answer:
+    def _api(self, sim: SimBackend, rest: str, params: dict[str, str], scope: str) -> Answer:
         parts = rest.split("/") if rest else []
         if parts == ["tokeninfo"]:
             token_info = sim.token_info(self.headers.get("Authorization", ""))
@@ -250,19 +250,19 @@ class Handler(BaseHTTPRequestHandler):
             projection = query.parse_fields(spec, params.get("_fields", ""), variants.unknown_field)
             return envelope(sim.renderer.row(spec, table[int(parts[1])], projection))
 
-    def _token(self, sim: Simulator, body: bytes, headers: dict[str, str], address: str, now: float) -> Answer:
+    def _token(self, sim: SimBackend, body: bytes, headers: dict[str, str], address: str, now: float) -> Answer:
         if self.command != "POST":
             raise ApiError.oauth(400, "invalid_request", "the token endpoint takes POST")
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         payload = sim.tokens.issue(headers, form, address, now)
         return Answer(200, json.dumps(payload).encode())
 
-    def _unknown_path(self, sim: Simulator, path: str) -> Answer:
+    def _unknown_path(self, sim: SimBackend, path: str) -> Answer:
         if sim.settings.unknown_path == "html404":
             return Answer(404, HTML_404, "text/html")
         raise ApiError.invalid(f"unknown resource or path {path!r}")
 
-    def _too_many(self, sim: Simulator) -> Answer:
+    def _too_many(self, sim: SimBackend) -> Answer:
         host = f"{sim.settings.deployment}.api.accelo.com"
         return envelope(None, "too_many_requests", f"Rate limit exceeded for {host}", http_status=429)
 
@@ -290,7 +290,7 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _abort(self, sim: Simulator, fault: str) -> None:
+    def _abort(self, sim: SimBackend, fault: str) -> None:
         """`drop`: reset the connection now. `stall`: say nothing for `stall_s`, then close."""
         self.close_connection = True
         if fault == "stall":
@@ -298,7 +298,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    def _log(self, sim: Simulator, arrived: float, path: str, params: dict[str, str], status: int,
+    def _log(self, sim: SimBackend, arrived: float, path: str, params: dict[str, str], status: int,
              rows: int | None, wait_s: float, service_s: float, fault: str | None, counted: bool,
              remaining: int | None, headers: dict[str, str]) -> None:
         auth = headers.get("authorization", "")
