@@ -56,7 +56,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(CONNECTOR_VENV) build .pytest_cache .ruff_cache .hypothesis out
+	rm -rf $(VENV) $(CONNECTOR_VENV) build .pytest_cache .ruff_cache .mypy_cache .hypothesis out
 
 # The Fivetran bundle: connector.py, the accelo_kit modules it really imports (found by importing it, so the list
 # follows the code) and requirements.txt, nothing else. `fivetran debug` and `fivetran deploy` scan the whole project

@@ -51,7 +51,8 @@ def to_frame(name: str, records: Iterable[Mapping[str, Any]], columns: Sequence[
         raise KeyError(f"{name} has no field(s) {', '.join(unknown)}")
     rows = records if isinstance(records, list) else list(records)
     data = {column: _column([row.get(column) for row in rows], kinds[column]) for column in wanted}
-    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)), columns=wanted)
+    frame: pd.DataFrame = pd.DataFrame(data, index=pd.RangeIndex(len(rows)), columns=wanted)
+    return frame
 
 
 def _column(values: list[Any], kind: str) -> Any:
