@@ -215,7 +215,7 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
     records: list[dict[str, Any]] = []
     present: set[str] = set()
     note, shown_at = "", 0.0
-    client.budget.listeners.append(waiting)
+    stop_waiting = client.add_hook("wait", waiting)
     feeder = threading.Thread(target=feed, name="accelo-explore-feed", daemon=True)
     feeder.start()
     try:
@@ -242,7 +242,7 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
                 on_progress(_progress(client, records, estimate, spent_before, note))
     finally:
         stop.set()
-        client.budget.listeners.remove(waiting)
+        stop_waiting()
     feeder.join(timeout=5)
     records.sort(key=lambda r: r["id"])
     del records[request.row_cap:]
@@ -492,13 +492,13 @@ class Explorer:
             if threading.get_ident() == me:
                 self._say(f"waiting {seconds:.0f} s for the {reason} before counting {request.resource}")
 
-        self.client.budget.listeners.append(counting_wait)
+        stop_counting_wait = self.client.add_hook("wait", counting_wait)
         try:
             self._say(f"counting {request.resource} …")
             try:
                 estimate = estimate_load(self.client, request)
             finally:
-                self.client.budget.listeners.remove(counting_wait)
+                stop_counting_wait()
             self._say(estimate.describe())
             if estimate.large and not confirmed:
                 self.pending = request
