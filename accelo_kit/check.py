@@ -11,10 +11,9 @@ from typing import Any
 
 from .auth import parse_json
 from .budget import BudgetExhausted
-from .client import AcceloClient
+from .client import AcceloClient, Probe
 from .config import Settings
 from .errors import AcceloError, PermissionDenied, RetriesExhausted
-from .http import Probe
 
 REPORT_KEYS = ("count_type", "expires_in_type", "limit_over_100", "unknown_field", "unset_dates", "unknown_path",
                "rate_limit", "requests_used")

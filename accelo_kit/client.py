@@ -38,6 +38,7 @@ Hook = Callable[..., None]
 #   "retry":   (path: str, attempt: int, reason: str), after a retriable failure of attempt number `attempt`,
 #              just before the next attempt
 EVENTS = ("wait", "request", "retry")
+__all__ = ["EVENTS", "AcceloClient", "ClientStats", "Hook", "Probe", "TokenDetails"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class ClientStats(BudgetStats):
 class AcceloClient:
     """Thread-safe; one per deployment per process, so every thread shares one budget and one token.
 
-    Hooks run on the thread that sends the request (a scan's worker), so they should be quick; an exception in a
-    hook propagates to that request's caller."""
+    Hooks run on the thread that sends the request (a scan's worker; "wait" while the budget is held), so they should
+    be quick and must not send requests themselves; an exception in a hook propagates to that request's caller."""
 
     def __init__(self, settings: Settings, *, event_hooks: Mapping[str, Sequence[Hook]] | None = None) -> None:
         self.settings = settings

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from accelo_kit import AcceloClient, Settings
-from accelo_kit.client import EVENTS, ClientStats
-from accelo_kit.http import Probe
+from accelo_kit.client import EVENTS, ClientStats, Probe
 from accelo_kit.sim import Simulator
 from tests.conftest import SMALL_SIZES
 
