@@ -1,13 +1,16 @@
-"""Client-credentials tokens (accelo-api.md §1): HTTP Basic, cached, renewed before expiry, fetched by one thread
-however many need one, and never retried on bad credentials (Accelo locks an address out after 100 failures)."""
+"""Client-credentials tokens (docs/accelo-api.md, Authentication): HTTP Basic, cached, renewed before expiry,
+fetched by one thread however many need one, and never retried on bad credentials (Accelo locks an address out after
+100 failures)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import requests
 
@@ -17,6 +20,26 @@ log = logging.getLogger(__name__)
 RENEW_MARGIN = 0.1  # renew when less than this share of the lifetime is left...
 RENEW_MARGIN_MAX_S = 300.0  # ...or five minutes, whichever is shorter
 DEFAULT_LIFETIME_S = 30 * 24 * 3600
+TOKEN_PATH = "/oauth2/v0/token"
+D = TypeVar("D")
+
+
+def parse_json(body: bytes | str, default: D) -> Any | D:
+    """The one tolerant JSON reader for what a server sends (token answers, API answers, `check`'s probes):
+    `default` for anything that is not JSON, including nesting past the parser's depth (a hostile body) and bytes
+    that are not UTF-8, never an exception."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return default
+
+
+@dataclass(frozen=True)
+class TokenDetails:
+    """What the token answer said besides the token, for `accelo-kit check`."""
+
+    deployment: str | None
+    expires_in_type: Literal["string", "number"] | None  # None: absent, or neither a string nor a number
 
 
 class TokenProvider:
@@ -25,7 +48,7 @@ class TokenProvider:
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str,
                  post: Callable[..., requests.Response], timeout: float,
-                 retry: Callable[[Callable[[], Any]], Any],
+                 retry: Callable[[Callable[[], tuple[str, float]]], tuple[str, float]],
                  on_date: Callable[[str | None], None] | None = None) -> None:
         self._url = token_url
         self._credentials = (client_id, client_secret)
@@ -37,9 +60,8 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
-        self.fetched = 0  # token requests made, for tests and stats
-        self.deployment: str | None = None
-        self.expires_in_sent_as: str | None = None
+        self.fetched = 0  # token requests answered, for stats
+        self.details = TokenDetails(None, None)
 
     def __repr__(self) -> str:
         state = "set" if self._token else "none"
@@ -64,7 +86,7 @@ class TokenProvider:
                 self._token = None
 
     def _fetch(self) -> tuple[str, float]:
-        path = "/oauth2/v0/token"
+        path = TOKEN_PATH
         try:
             response = self._post(self._url, data={"grant_type": "client_credentials", "scope": self._scope},
                                   auth=self._credentials, timeout=self._timeout, allow_redirects=False)
@@ -83,7 +105,7 @@ class TokenProvider:
         status = response.status_code
         if status in (429, 500, 502, 503, 504):
             raise TransientError("token endpoint busy", method="POST", path=path, status=status)
-        body = _json(response)
+        body = parse_json(response.text, None)  # text: decoded by requests' charset guess, as the server meant
         if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
             error = str(body["error"]) if isinstance(body, dict) and body.get("error") is not None else None
             detail = body.get("error_description") if isinstance(body, dict) else None
@@ -100,18 +122,15 @@ class TokenProvider:
                 hint += f"; locked out, retry after {retry_after} s"
             text = f"authentication failed: {hint}" + (f" ({detail})" if detail else "")
             raise AuthenticationError(text, method="POST", path=path, status=status, meta_status=error)
-        self.deployment = body.get("deployment")
-        self.expires_in_sent_as = type(body.get("expires_in")).__name__  # str or int: `accelo-kit check` reports it
-        lifetime = _seconds(body.get("expires_in"))
-        log.debug("token obtained for deployment %s, lifetime %.0f s", self.deployment, lifetime)
+        expires_in = body.get("expires_in")
+        sent_as: Literal["string", "number"] | None = (
+            "string" if isinstance(expires_in, str) else
+            "number" if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) else None)
+        deployment = body.get("deployment")
+        self.details = TokenDetails(None if deployment is None else str(deployment), sent_as)
+        lifetime = _seconds(expires_in)
+        log.debug("token obtained for deployment %s, lifetime %.0f s", self.details.deployment, lifetime)
         return str(body["access_token"]), lifetime
-
-
-def _json(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond the parser's depth, a hostile body
-        return None
 
 
 def _seconds(value: Any) -> float:

@@ -1,4 +1,4 @@
-"""The deployment's hourly request budget, shared by every thread of the process (accelo-api.md §5).
+"""The deployment's hourly request budget, shared by every thread of the process (docs/accelo-api.md, Rate limit).
 
 The server's `X-RateLimit-*` headers are the truth (other integrations spend the same deployment); the budget
 lets a request go only if, counting every request already in flight, `Remaining` stays at or above the reserve.
@@ -43,7 +43,8 @@ class BudgetStats:
 
 
 class RateBudget:
-    def __init__(self, clock: ServerClock, reserve: int | None = None, max_wait_s: float | None = None) -> None:
+    def __init__(self, clock: ServerClock, reserve: int | None = None, max_wait_s: float | None = None,
+                 on_wait: WaitListener | None = None) -> None:
         self.clock = clock
         self.configured_reserve = reserve
         self.max_wait_s = max_wait_s  # a longer wait for the window raises BudgetExhausted instead
@@ -60,7 +61,7 @@ class RateBudget:
         self._resume_at: float | None = None  # Retry-After, server time
         self.requests = self.retries = self.throttled = 0
         self.waited_s = 0.0
-        self.listeners: list[WaitListener] = []
+        self._on_wait = on_wait  # told once per held request, before a wait longer than half a second
 
     @property
     def reserve(self) -> int:
@@ -83,8 +84,8 @@ class RateBudget:
                     raise BudgetExhausted(self.clock.now() + delay)
                 if delay is not None and delay > 0.5 and not announced:
                     announced = True
-                    for listener in self.listeners:
-                        listener(delay, "rate limit window")
+                    if self._on_wait is not None:
+                        self._on_wait(delay, "rate limit window")
                 self._cond.wait(timeout=None if delay is None else min(delay, 5.0))
             self.in_flight += 1
             self.requests += 1

@@ -1,17 +1,17 @@
 """`accelo-kit check`: first contact with a deployment. Verifies the credentials, reads the budget, and probes each
-behaviour accelo-api.md marks UNCONFIRMED with as few requests as possible, so that what a real deployment does can
-be loaded into the simulator (`accelo-kit sim serve --variants report.json`).
+behaviour docs/accelo-api.md lists under "Unconfirmed behaviours" with as few requests as possible, so that what a
+real deployment does can be loaded into the simulator (`accelo-kit sim serve --variants report.json`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import Any
 
+from .auth import parse_json
 from .budget import BudgetExhausted
-from .client import AcceloClient
+from .client import AcceloClient, Probe
 from .config import Settings
 from .errors import AcceloError, PermissionDenied, RetriesExhausted
 
@@ -28,9 +28,9 @@ class CheckFailed(AcceloError):
 
 def run_check(settings: Settings) -> tuple[dict[str, Any], list[str]]:
     """The report (exactly REPORT_KEYS; None where the deployment's data cannot tell) and lines for a person."""
-    quick = replace(settings, max_attempts=2, max_retry_wait=5.0)  # first contact: fail fast, never hammer
+    # first contact: fail fast, never hammer; a spent budget is reported, not waited out
+    quick = replace(settings, max_attempts=2, max_retry_wait=5.0, max_rate_wait=5.0)
     with AcceloClient(quick) as client:
-        client.budget.max_wait_s = 5.0  # a spent budget is reported, not waited out
         try:
             return _probe(client, settings)
         except PermissionDenied as err:
@@ -52,60 +52,53 @@ def run_check(settings: Settings) -> tuple[dict[str, Any], list[str]]:
 
 
 def _probe(client: AcceloClient, settings: Settings) -> tuple[dict[str, Any], list[str]]:
-    client.tokens.token()
+    token = client.token_details()
     report: dict[str, Any] = dict.fromkeys(REPORT_KEYS)
-    report["expires_in_type"] = "string" if client.tokens.expires_in_sent_as == "str" else "number"
+    report["expires_in_type"] = "string" if token.expires_in_type == "string" else "number"
 
-    info = _envelope(*client.transport.probe("tokeninfo"), "tokeninfo")
+    info = _envelope(client.probe("tokeninfo"), "tokeninfo")
     stats = client.stats()
     report["rate_limit"] = stats.limit
     reset = time.strftime("%H:%M:%S UTC", time.gmtime(stats.reset)) if stats.reset else "unknown"
-    lines = [f"credentials accepted for deployment {info.get('deployment') or client.tokens.deployment} "
+    lines = [f"credentials accepted for deployment {info.get('deployment') or token.deployment} "
              f"(token expires {time.strftime('%Y-%m-%d', time.gmtime(int(info.get('expiry_date') or 0)))})",
              f"rate limit {stats.limit} requests a window; {stats.remaining} left, window resets at {reset}"]
 
-    count = _envelope(*client.transport.probe("companies/count"), "companies/count").get("count")
+    count = _envelope(client.probe("companies/count"), "companies/count").get("count")
     report["count_type"] = "number" if isinstance(count, (int, float)) else "string"
     companies = int(count or 0)
 
-    status, ctype, body = client.transport.probe("companies", {"_limit": "101", "_fields": "id"})
-    if status == 400:
+    answer = client.probe("companies", {"_limit": "101", "_fields": "id"})
+    if answer.status == 400:
         report["limit_over_100"] = "rejected"
-    elif status == 200 and companies > 100:
-        report["limit_over_100"] = "capped" if len(_envelope(status, ctype, body, "companies")) <= 100 else None
-    status, ctype, body = client.transport.probe("companies", {"_limit": "1", "_fields": NO_SUCH_FIELD})
-    report["unknown_field"] = "rejected" if status == 400 else "ignored" if status == 200 else None
+    elif answer.status == 200 and companies > 100:
+        report["limit_over_100"] = "capped" if len(_envelope(answer, "companies")) <= 100 else None
+    answer = client.probe("companies", {"_limit": "1", "_fields": NO_SUCH_FIELD})
+    report["unknown_field"] = "rejected" if answer.status == 400 else "ignored" if answer.status == 200 else None
 
-    rows = _envelope(*client.transport.probe("jobs", {"_limit": "100", "_fields": UNSET_PROBE_FIELDS}), "jobs")
+    rows = _envelope(client.probe("jobs", {"_limit": "100", "_fields": UNSET_PROBE_FIELDS}), "jobs")
     forms = {("null" if value is None else "0") for row in rows for key, value in row.items()
              if key != "id" and (value is None or str(value) == "0")}
     report["unset_dates"] = sorted(forms)
 
-    status, ctype, body = client.transport.probe(NO_SUCH_PATH)
-    report["unknown_path"] = "html" if _json(body) is None else "json"
+    answer = client.probe(NO_SUCH_PATH)
+    report["unknown_path"] = "html" if parse_json(answer.body, None) is None else "json"
     report["requests_used"] = client.stats().requests
     lines.append(f"probed {len(REPORT_KEYS) - 1} behaviours with {report['requests_used']} requests")
     return report, lines
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested beyond the parser's depth
-        return None
-
-
-def _envelope(status: int, content_type: str, body: bytes, what: str) -> Any:
-    parsed = _json(body)
+def _envelope(answer: Probe, what: str) -> Any:
+    parsed = parse_json(answer.body, None)
     meta = parsed.get("meta", {}) if isinstance(parsed, dict) else {}
-    if status == 403:
+    if answer.status == 403:
         raise PermissionDenied("not allowed", method="GET", path=f"/{what}", status=403,
                                meta_status=meta.get("status"))
-    if status == 429:
+    if answer.status == 429:
         raise CheckFailed(f"the deployment's hourly request budget is already spent ({what} answered 429); "
                           "try again after the window resets")
-    if status != 200 or not isinstance(parsed, dict) or meta.get("status") != "ok":
-        raise CheckFailed(f"unexpected answer from {what}: HTTP {status} {content_type.split(';')[0]} "
+    if answer.status != 200 or not isinstance(parsed, dict) or meta.get("status") != "ok":
+        raise CheckFailed(f"unexpected answer from {what}: HTTP {answer.status} {answer.content_type.split(';')[0]} "
                           f"{meta.get('status') or ''} {meta.get('message') or ''}".strip())
     return parsed.get("response")
 

@@ -1,20 +1,21 @@
 """One GET against the API, done properly: budget, token, timeout, and every answer sorted in one place into data,
-a retriable failure or a fatal one (contract.md, Errors). Nothing here knows about entities or paging."""
+a retriable failure or a fatal one (docs/accelo-api.md, Envelope and errors). Nothing here knows about entities or
+paging."""
 
 from __future__ import annotations
 
-import json
+import enum
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeAlias
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from .auth import TokenProvider
+from .auth import TokenProvider, parse_json
 from .budget import RateBudget
 from .errors import (
     AcceloError,
@@ -34,6 +35,15 @@ MAX_THROTTLED = 50  # 429s one request may wait out before the run gives up (eac
 # any real answer and keeps a hostile one from exhausting memory
 MAX_BODY_BYTES = 32 * 2**20
 USER_AGENT = "accelo-kit"
+RequestListener = Callable[[str, str, int | None], None]  # (method, path, HTTP status or None) once per request
+RetryListener = Callable[[str, int, str], None]  # (path, failed attempts so far, reason) before the next attempt
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer Accelo accepted: its `response` payload (any JSON value)."""
+
+    payload: Any
 
 
 @dataclass(frozen=True)
@@ -46,14 +56,30 @@ class Throttled:
     message: str
 
 
-Outcome = Any  # the `response` payload, or one of the markers above; errors are raised
+Outcome: TypeAlias = Answer | Unauthorized | Throttled  # errors are raised
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One answer as the server sent it, unsorted (for `accelo-kit check`)."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+class _NotJson(enum.Enum):
+    NOT_JSON = enum.auto()
+
+
+_NOT_JSON: Final = _NotJson.NOT_JSON
 
 
 def classify(method: str, path: str, status: int, body: bytes, content_type: str) -> Outcome:
-    """Sort one complete answer. Returns the payload, Unauthorized or Throttled; raises TransientError or a
-    fatal AcceloError. A truncated body never gets here: reading it raised in the transport already."""
-    where = {"method": method, "path": path, "status": status}
-    parsed = _parse_json(body)
+    """Sort one complete answer into Answer, Unauthorized or Throttled; raises TransientError or a fatal
+    AcceloError. A truncated body never gets here: reading it raised in the transport already."""
+    where: dict[str, Any] = {"method": method, "path": path, "status": status}
+    parsed = parse_json(body, _NOT_JSON)
     meta = parsed.get("meta") if isinstance(parsed, dict) and isinstance(parsed.get("meta"), dict) else None
     meta_status = str(meta.get("status")) if meta else None
     message = str(meta.get("message") or "") if meta else ""
@@ -65,7 +91,7 @@ def classify(method: str, path: str, status: int, body: bytes, content_type: str
         if meta_status != "ok":
             raise RequestError(f"Accelo answered meta.status {meta_status!r} on HTTP 200: {message}",
                                meta_status=meta_status, **where)
-        return parsed.get("response")
+        return Answer(parsed.get("response"))
     if status == 401:
         return Unauthorized(message or "401 invalid_client")
     if status == 429:
@@ -82,16 +108,6 @@ def classify(method: str, path: str, status: int, body: bytes, content_type: str
     raise error_class(f"Accelo refused the request: {message}", meta_status=meta_status, **where)
 
 
-_NOT_JSON = object()
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: arrays nested beyond the parser
-        return _NOT_JSON
-
-
 class _TooLarge(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
@@ -104,7 +120,8 @@ def _read_body(response: requests.Response) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _TooLarge(int(declared))
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     for chunk in response.iter_content(1 << 16):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
@@ -128,12 +145,15 @@ class Transport:
     """GETs under the shared budget and token, with retries. One requests.Session per thread."""
 
     def __init__(self, api_root: str, tokens: TokenProvider, budget: RateBudget, clock: ServerClock,
-                 policy: RetryPolicy, timeout: float, pool_size: int) -> None:
+                 policy: RetryPolicy, timeout: float, pool_size: int, on_request: RequestListener | None = None,
+                 on_retry: RetryListener | None = None) -> None:
         self.api_root = api_root
-        self.tokens = tokens
-        self.budget = budget
-        self.clock = clock
-        self.policy = policy
+        self._tokens = tokens
+        self._budget = budget
+        self._clock = clock
+        self._policy = policy
+        self._on_request = on_request
+        self._on_retry = on_retry
         self.timeout = (min(10.0, timeout), timeout)
         self.pool_size = pool_size
         self._in_flight = threading.BoundedSemaphore(pool_size)  # requests in flight never exceed `threads`
@@ -142,7 +162,8 @@ class Transport:
         self._sessions_lock = threading.Lock()
 
     def session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
+        """This thread's session: created on first use, never trusting the environment."""
+        session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or netrc credentials picked up from the environment
@@ -155,10 +176,6 @@ class Transport:
                 self._sessions.append(session)
         return session
 
-    def post(self, url: str, **kwargs: Any) -> requests.Response:
-        """For the token endpoint, which does not count against the budget."""
-        return self.session().post(url, **kwargs)
-
     def close(self) -> None:
         with self._sessions_lock:
             for session in self._sessions:
@@ -168,17 +185,18 @@ class Transport:
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """The `response` of GET {api_root}/{path}, after every retry the rules allow."""
         path = "/" + path.lstrip("/")
-        backoff = self.policy.attempts()
+        backoff = self._policy.attempts()
         reauthenticated = False
-        throttled = 0
+        throttled = attempts = 0
         while True:
-            token = self.tokens.token()
+            token = self._tokens.token()
+            attempts += 1
             try:
-                with self._in_flight:
-                    outcome = self._attempt(path, params, token)
+                sent = self._send(path, params, token, retriable=True)
+                outcome = classify("GET", path, sent.status, sent.body, sent.content_type)
             except TransientError as err:
                 backoff.failed(err)  # sleeps, or raises RetriesExhausted
-                self.budget.count_retry()
+                self._retrying(path, attempts, err.detail)
                 continue
             if isinstance(outcome, Unauthorized):
                 if reauthenticated:
@@ -186,73 +204,72 @@ class Transport:
                         "a freshly issued token was refused too (revoked, locked out or IP-restricted)",
                         method="GET", path=path, status=401, meta_status="invalid_client")
                 reauthenticated = True
-                self.tokens.invalidate(token)
-                self.budget.count_retry()
+                self._tokens.invalidate(token)
+                self._retrying(path, attempts, f"token refused: {outcome.message}")
                 continue
             if isinstance(outcome, Throttled):
                 throttled += 1
                 if throttled > MAX_THROTTLED:
                     raise RetriesExhausted(f"still rate limited after waiting out {MAX_THROTTLED} windows",
                                            method="GET", path=path, status=429, meta_status="too_many_requests")
-                self.budget.count_retry()
+                self._retrying(path, attempts, f"rate limited: {outcome.message}")
                 continue  # the budget now holds every thread until the window resets
-            return outcome
+            return outcome.payload
 
-    def probe(self, path: str, params: Mapping[str, str] | None = None) -> tuple[int, str, bytes]:
-        """One request under the budget and token, answered raw: (status, content type, body). For `accelo-kit
-        check`, which wants to see how the server answers, not to have the answer sorted. A 401 re-authenticates
-        once; nothing else is retried."""
+    def probe(self, path: str, params: Mapping[str, str] | None = None) -> Probe:
+        """One request under the budget and token, answered raw. For `accelo-kit check`, which wants to see how the
+        server answers, not to have the answer sorted. A 401 re-authenticates once; nothing else is retried."""
         path = "/" + path.lstrip("/")
         for attempt in range(2):
-            token = self.tokens.token()
-            self.budget.acquire()
+            token = self._tokens.token()
+            answer = self._send(path, params, token, retriable=False)
+            if answer.status == 401 and attempt == 0:
+                self._tokens.invalidate(token)
+                continue
+            return answer
+        raise AuthenticationError("a freshly issued token was refused", method="GET", path=path, status=401)
+
+    def _retrying(self, path: str, attempts: int, reason: str) -> None:
+        self._budget.count_retry()
+        if self._on_retry is not None:
+            self._on_retry(path, attempts, reason)
+
+    def _send(self, path: str, params: Mapping[str, str] | None, token: str, *, retriable: bool) -> Probe:
+        """One GET under the budget, its body read whole (a truncated body raises here). A failure to get an
+        answer raises TransientError when `retriable`, else RequestError."""
+        with self._in_flight:
+            self._budget.acquire()
             headers: Mapping[str, str] | None = None
             status: int | None = None
+            started = time.monotonic()
             try:
                 response = self.session().get(self.api_root + path, params=params, timeout=self.timeout,
                                               headers={"Authorization": f"Bearer {token}"}, allow_redirects=False,
                                               stream=True)
                 headers, status = response.headers, response.status_code
-                self.clock.observe(response.headers.get("Date"))
+                self._clock.observe(response.headers.get("Date"))
                 with response:
                     body = _read_body(response)
-            except requests.RequestException as err:
-                raise RequestError(f"{_kind(err)}: {err.__class__.__name__}", method="GET", path=path) from None
             except _TooLarge as err:
                 raise _too_large(err, path, status) from None
+            except requests.RequestException as err:
+                raise _failed(err, path, status, time.monotonic() - started, retriable) from None
             finally:
-                self.budget.release(headers, status)
-            if response.status_code == 401 and attempt == 0:
-                self.tokens.invalidate(token)
-                continue
-            return response.status_code, response.headers.get("Content-Type", ""), body
-        raise AuthenticationError("a freshly issued token was refused", method="GET", path=path, status=401)
-
-    def _attempt(self, path: str, params: Mapping[str, str] | None, token: str) -> Outcome:
-        self.budget.acquire()
-        headers: Mapping[str, str] | None = None
-        status: int | None = None
-        started = time.monotonic()
-        try:
-            response = self.session().get(self.api_root + path, params=params, timeout=self.timeout,
-                                          headers={"Authorization": f"Bearer {token}"}, allow_redirects=False,
-                                          stream=True)
-            headers, status = response.headers, response.status_code
-            self.clock.observe(response.headers.get("Date"))
-            with response:
-                body = _read_body(response)  # reads it all: a truncated body raises here
-        except _TooLarge as err:
-            raise _too_large(err, path, status) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as err:
-            raise RequestError(f"invalid URL: {err}", method="GET", path=path) from None
-        except requests.RequestException as err:
-            raise TransientError(f"{_kind(err)} after {time.monotonic() - started:.1f} s", method="GET", path=path,
-                                 status=status) from None
-        finally:
-            self.budget.release(headers, status)
+                self._budget.release(headers, status)
+                if self._on_request is not None:
+                    self._on_request("GET", path, status)
         log.debug("GET %s %s -> %s in %.3f s", path, dict(params or {}), status, time.monotonic() - started)
-        return classify("GET", path, response.status_code, body, response.headers.get("Content-Type", ""))
+        return Probe(response.status_code, response.headers.get("Content-Type", ""), body)
+
+
+def _failed(err: requests.RequestException, path: str, status: int | None, elapsed: float,
+            retriable: bool) -> AcceloError:
+    if not retriable:
+        return RequestError(f"{_kind(err)}: {err.__class__.__name__}", method="GET", path=path)
+    if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return RequestError(f"invalid URL: {err}", method="GET", path=path)
+    return TransientError(f"{_kind(err)} after {elapsed:.1f} s", method="GET", path=path, status=status)
 
 
 def _kind(err: requests.RequestException) -> str:
@@ -267,4 +284,4 @@ def _kind(err: requests.RequestException) -> str:
     return type(err).__name__
 
 
-__all__ = ["AcceloError", "Transport", "classify"]
+__all__ = ["AcceloError", "Answer", "Outcome", "Probe", "Throttled", "Transport", "Unauthorized", "classify"]

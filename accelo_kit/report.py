@@ -19,7 +19,7 @@ class TqdmProgress(SyncProgress):
 
     def attach(self, client: AcceloClient) -> None:
         self.client = client
-        client.budget.listeners.append(self._waiting)
+        client.add_hook("wait", self._waiting)
 
     def _waiting(self, seconds: float, reason: str) -> None:
         from tqdm.auto import tqdm

@@ -32,8 +32,9 @@ class RetryPolicy:
         with self._lock:
             return self._rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (failures - 1)))
 
-    def run(self, action: Callable[[], T], on_retry: Callable[[], None] | None = None) -> T:
-        """`action()` until it stops raising TransientError or the caps are reached."""
+    def run(self, action: Callable[[], T], on_retry: Callable[[int, TransientError], None] | None = None) -> T:
+        """`action()` until it stops raising TransientError or the caps are reached. `on_retry(failures, error)`
+        runs after the backoff, just before each new attempt."""
         backoff = self.attempts()
         while True:
             try:
@@ -41,7 +42,7 @@ class RetryPolicy:
             except TransientError as err:
                 backoff.failed(err)
                 if on_retry is not None:
-                    on_retry()
+                    on_retry(backoff.failures, err)
 
 
 class Backoff:

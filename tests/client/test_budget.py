@@ -1,4 +1,4 @@
-"""The shared rate budget against the simulator's compressed windows (issue 3; contract.md, Rate budget)."""
+"""The shared rate budget against the simulator's compressed windows (issue 3; docs/accelo-api.md, Rate limit)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_scan_never_spends_into_the_reserve_and_causes_no_429(kind: str) -> None
     with Simulator(sizes={**SMALL_SIZES, "invoices": 9000}, seed=8, rate_limit=limit, rate_window_s=window,
                    rate_window=kind) as sim, client_for(sim, budget_reserve=reserve, threads=8) as client:
         waits: list[float] = []
-        client.budget.listeners.append(lambda seconds, reason: waits.append(seconds))
+        client.add_hook("wait", lambda seconds, reason: waits.append(seconds))
         ids = scan_ids(client, "invoices")
         assert set(ids) == truth_ids(sim, "invoices") and max(ids.values()) == 1
         entries = sim.log.entries("/api/v0")

@@ -60,7 +60,8 @@ def test_scan_delivers_every_row_exactly_once(sim: Simulator, name: str) -> None
 @pytest.mark.parametrize("layout", ["gappy", "dense", "skewed"])
 @pytest.mark.parametrize("rows", [0, 1, 99, 100, 101, 250, 2000])
 def test_scan_costs_about_one_request_per_hundred_rows(layout: str, rows: int) -> None:
-    """contract.md: a full scan of N rows costs at most ⌈N/100⌉ + 1 requests per id range it used."""
+    """docs/accelo-api.md, Listing and paging: a full scan of N rows costs at most ⌈N/100⌉ + 1 requests per id
+    range it used."""
     with Simulator(sizes={**SMALL_SIZES, "invoices": rows}, id_layout=layout, seed=3) as sim, \
             client_for(sim, threads=8) as client:
         ids = scan_ids(client, "invoices")
@@ -161,11 +162,11 @@ def test_sixteen_threads_hitting_a_revoked_token_make_one_token_request() -> Non
     with Simulator(sizes={**SMALL_SIZES, "invoices": 3000}, seed=2, latency_ms=5, workers=16) as sim, \
             client_for(sim, threads=16) as client:
         client.count("invoices")
-        assert client.tokens.fetched == 1
+        assert client.stats().tokens_fetched == 1
         sim.faults.script("revoke", count=1)
         ids = scan_ids(client, "invoices")
         assert set(ids) == truth_ids(sim, "invoices")
-        assert client.tokens.fetched == 2
+        assert client.stats().tokens_fetched == 2
 
 
 def test_tokens_revoked_twice_in_one_scan_still_complete() -> None:
@@ -175,7 +176,7 @@ def test_tokens_revoked_twice_in_one_scan_still_complete() -> None:
         ids = scan_ids(client, "invoices")
         revoker.join()
         assert set(ids) == truth_ids(sim, "invoices") and max(ids.values()) == 1
-        assert client.tokens.fetched == 3
+        assert client.stats().tokens_fetched == 3
 
 
 def _revoke_after(sim: Simulator, counts: list[int]) -> threading.Thread:
@@ -206,7 +207,7 @@ def test_a_fresh_token_refused_again_is_fatal(sim: Simulator) -> None:
         sim.faults.script("revoke", count=2)
         with pytest.raises(AuthenticationError, match="freshly issued token"):
             client.count("companies")
-        assert client.tokens.fetched == 2
+        assert client.stats().tokens_fetched == 2
 
 
 def test_token_is_renewed_before_it_expires() -> None:
@@ -216,7 +217,7 @@ def test_token_is_renewed_before_it_expires() -> None:
         client.count("staff")
         time.sleep(2.2)
         client.count("staff")
-        assert client.tokens.fetched == 2
+        assert client.stats().tokens_fetched == 2
         assert not [e for e in sim.log.entries("/api/v0") if e.status == 401]  # renewed, not refused
 
 
@@ -250,8 +251,8 @@ def test_random_faults_storm_delivers_every_row_exactly_once() -> None:
     {"over_limit": "reject"}, {"unknown_field": "reject"}, {"rate_window": "rolling"},
 ])
 def test_every_unconfirmed_variant_is_handled(variant: dict[str, str]) -> None:
-    """accelo-api.md: the client copes with each UNCONFIRMED variant the simulator can produce. With
-    unknown_field=reject this also proves the kit asks for no field the reference lacks."""
+    """docs/accelo-api.md, Unconfirmed behaviours: the client copes with each UNCONFIRMED variant the simulator can
+    produce. With unknown_field=reject this also proves the kit asks for no field the reference lacks."""
     with Simulator(sizes=SMALL_SIZES, seed=6, **variant) as sim, client_for(sim) as client:
         for name in ("companies", "invoices", "payments", "prospects", "jobs", "staff"):
             records = list(client.iter_records(name))
@@ -305,13 +306,22 @@ def test_html_404_from_a_wrong_base_url_is_a_clear_fatal_error() -> None:
 
 def test_no_secret_in_debug_logs_errors_or_reprs(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    issued: list[str] = []
+    issue = sim.tokens.issue
+
+    def recording(*args: Any, **kwargs: Any) -> dict[str, object]:  # every token the client was given
+        payload = issue(*args, **kwargs)
+        issued.append(str(payload["access_token"]))
+        return payload
+
+    sim.tokens.issue = recording  # type: ignore[method-assign]
     with client_for(sim) as client:
         list(client.iter_pages("staff"))
-        token = client.tokens.token()
         sim.faults.script("revoke", count=2)
         with pytest.raises(AuthenticationError) as err:
             client.count("staff")
-        text = caplog.text + str(err.value) + repr(client) + repr(client.tokens) + repr(client.settings)
+        parts = "".join(repr(part) for part in vars(client).values())  # the token provider, transport... too
+        text = caplog.text + str(err.value) + repr(client) + parts + repr(client.settings)
     assert sim.client_secret not in text
-    assert token not in text
+    assert issued and not [token for token in issued if token in text]
     assert "Authorization" not in caplog.text and "Bearer" not in caplog.text

@@ -1,4 +1,4 @@
-"""Configuration (issue 3, contract.md Configuration keys): validated before any network call, secrets hidden."""
+"""Configuration (issue 3, docs/configuration.md): validated before any network call, secrets hidden."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_secret_never_shown_in_repr_str_or_errors() -> None:
     client = AcceloClient(settings)
     try:
         assert SECRET not in repr(client)
-        assert SECRET not in repr(client.tokens)
+        assert all(SECRET not in repr(part) for part in vars(client).values())  # the token provider too
     finally:
         client.close()
     with pytest.raises(ConfigError) as err:

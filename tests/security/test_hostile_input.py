@@ -10,6 +10,7 @@ Every hostile sync runs under a time bound, so a hang fails the test by name.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -301,7 +302,7 @@ def test_a_hostile_token_answer_is_a_clear_authentication_error(case: str) -> No
 
     def post(url: str, **kwargs: Any) -> requests.Response:
         response = requests.Response()
-        response.status_code, response._content, response.url = status, body, url
+        response.status_code, response.raw, response.url = status, io.BytesIO(body), url
         response.headers["Content-Type"] = "application/json"
         if 300 <= status < 400:
             response.headers["Location"] = "https://evil.example/oauth2/v0/token"

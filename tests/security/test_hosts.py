@@ -29,6 +29,7 @@ from accelo_kit import AcceloClient, ConfigError, Settings
 from accelo_kit.cli import EXIT_USAGE, main
 from accelo_kit.destinations.fivetran import settings_from_configuration
 from accelo_kit.errors import AcceloError, AuthenticationError, RequestError, RetriesExhausted
+from accelo_kit.http import Transport
 from tests.security.support import no_network
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +162,10 @@ def test_every_session_verifies_tls_whatever_the_environment(monkeypatch: pytest
         monkeypatch.setenv(name, value)
     settings = Settings.from_mapping({**CREDENTIALS, "deployment": "acme"})
     with AcceloClient(settings) as client:
-        sessions = [client._token_session, client.transport.session()]
+        parts = list(vars(client).values())  # the client's private parts, found by type rather than by name
+        sessions = [part for part in parts if isinstance(part, requests.Session)]  # the token session
+        sessions += [part.session() for part in parts if isinstance(part, Transport)]  # this thread's API session
+        assert len(sessions) == 2, sessions
         for session in sessions:
             assert session.verify is True
             assert session.trust_env is False

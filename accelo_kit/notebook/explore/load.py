@@ -193,7 +193,7 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
     records: list[dict[str, Any]] = []
     present: set[str] = set()
     note, shown_at = "", 0.0
-    client.budget.listeners.append(waiting)  # PORT: a wait hook on the client's public surface
+    stop_waiting = client.add_hook("wait", waiting)
     feeder = threading.Thread(target=feed, name="accelo-explore-feed", daemon=True)
     feeder.start()
     try:
@@ -220,7 +220,7 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
                 on_progress(_progress(client, records, estimate, spent_before, note))
     finally:
         stop.set()
-        client.budget.listeners.remove(waiting)  # PORT: a wait hook on the client's public surface
+        stop_waiting()
     feeder.join(timeout=5)
     records.sort(key=lambda r: r["id"])
     del records[request.row_cap:]

@@ -164,13 +164,13 @@ class Explorer:
             if threading.get_ident() == me:
                 self._say(f"waiting {seconds:.0f} s for the {reason} before counting {request.resource}")
 
-        self.client.budget.listeners.append(counting_wait)  # PORT: a wait hook on the client's public surface
+        stop_waiting = self.client.add_hook("wait", counting_wait)
         try:
             self._say(f"counting {request.resource} …")
             try:
                 estimate = estimate_load(self.client, request)
             finally:
-                self.client.budget.listeners.remove(counting_wait)  # PORT: a wait hook on the client's public surface
+                stop_waiting()
             self._say(estimate.describe())
             if estimate.large and not confirmed:
                 self.pending = request

@@ -232,5 +232,5 @@ def budget_view(client: AcceloClient) -> BudgetView:
     stats = client.stats()
     limit = stats.limit or HOURLY_LIMIT
     remaining = stats.remaining if stats.remaining is not None else limit
-    reset_in = max(0.0, stats.reset - client.clock.now()) if stats.reset is not None else 3600.0  # PORT: clock
+    reset_in = max(0.0, stats.reset - client.server_now()) if stats.reset is not None else 3600.0
     return BudgetView(limit, remaining, stats.reserve or 0, reset_in)
