@@ -1,4 +1,4 @@
-"""Running connector.py the way Fivetran's SDK runs it, offline (contract.md, Environment): the environment
+"""Running connector.py the way Fivetran's SDK runs it, offline (docs/fivetran.md): the environment
 `fivetran debug` needs, temporary project folders, and reading what a run left in files/warehouse.db and
 files/state.json."""
 
