@@ -235,6 +235,24 @@ def test_a_state_from_another_version_is_refused_never_misread(sim: Simulator, t
         run(sim, db)
 
 
+def test_a_state_saved_before_the_redesign_with_max_modified_still_resumes(sim: Simulator, tmp_path: Path) -> None:
+    """Windows saved before issue 12 carry `max_modified` (read only by a broken variant then): the key is
+    ignored, the window resumes, and the state saved after it no longer holds the key."""
+    db = tmp_path / "a.duckdb"
+    run(sim, db)
+
+    def old_window(state: dict[str, Any]) -> None:
+        jobs = state["entities"]["jobs"]
+        jobs["window"] = {"kind": "modified", "started": jobs["cursor"], "after": None, "before": jobs["cursor"],
+                          "progress": [[0, None]], "max_id": None, "max_modified": jobs["cursor"] - 5}
+
+    _edit_state(db, old_window)
+    report = run(sim, db)
+    assert report.entities["jobs"].window == "modified (resumed)" and report.complete
+    assert "max_modified" not in json.dumps(saved_state(db))
+    assert_db_matches(db, sim)
+
+
 def test_a_database_from_another_deployment_is_refused(sim: Simulator, tmp_path: Path) -> None:
     db = tmp_path / "a.duckdb"
     run(sim, db)
