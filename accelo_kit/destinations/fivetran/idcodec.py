@@ -23,6 +23,7 @@ def encode_ids(ids: set[int]) -> str:
 
 
 def decode_ids(text: str) -> set[int]:
+    """The ids `encode_ids` wrote."""
     data = zlib.decompress(base64.b64decode(text))
     ids, value, gap, shift = set(), 0, 0, 0
     for byte in data:
