@@ -1,7 +1,7 @@
 """accelo-kit's Fivetran connector: the same sync engine as the CLI, with Fivetran as the destination.
 
 `fivetran debug --configuration configuration.json` runs it locally; `make fivetran-bundle` then `fivetran deploy`
-from build/fivetran ships it. The configuration keys are the CLI's (README, "Configuration keys"), all strings.
+from build/fivetran ships it. The configuration keys are the CLI's (docs/configuration.md), all strings.
 What to fetch and how lives in `accelo_kit`; this file only wires it to the SDK.
 """
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import __version__
+from .budget import HOURLY_LIMIT
 from .errors import AcceloError, ConfigError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -53,97 +52,62 @@ def _sync(args: argparse.Namespace) -> int:
 # -- plan -----------------------------------------------------------------------------------------------------
 def _plan(args: argparse.Namespace) -> int:
     from .client import AcceloClient
-    from .entities import ENTITIES
+    from .destinations.duckdb import read_state
     from .paths import default_db, resolve
     from .runner import open_target
-    from .state import SyncState
-    from .sync import SyncOptions, next_window
+    from .sync.cost import plan
+    from .sync.state import starting_state
 
     overrides = {"entities": args.entities, "threads": str(args.threads) if args.threads else None}
     db = resolve(args.db, default_db())
-    state = _read_state(db)
+    saved = read_state(db)
     with open_target(args.config, args.simulate, overrides) as target, AcceloClient(target.settings) as client:
         run_start = int(client.server_time())
-        expected = target.state_target or target.settings.target
-        if state is not None and not args.full_refresh:
-            state.check_target(expected)
-        state = SyncState(expected) if state is None or args.full_refresh else state
+        state = starting_state(None if args.full_refresh else saved, target.state_target or target.settings.target)
         print(f"plan for {target.label}" + (f" into {db}" if db.exists() else ""))
-        lines, total_requests, spent_s = [], 0, 0.0
-        for name in target.settings.entities:
-            entity = ENTITIES[name]
-            window = next_window(entity, state.entity(name), run_start, target.settings, SyncOptions())
-            filters = window.filters(entity.cursor_field)
-            if window.kind == "new" and window.progress:
-                filters.append(f"id_greater_than({window.progress[0][0]})")
-            started = time.monotonic()
-            rows = client.count(name, filters)
-            spent_s += time.monotonic() - started
-            requests = math.ceil(rows / 100) + 1
-            total_requests += requests
-            lines.append((name, window.kind, rows, requests))
-        stats = client.stats()
-        latency = spent_s / max(1, len(lines))
-        threads = target.settings.threads
-        limit = stats.limit or 5000
+        priced = plan(client, state, run_start)
         print(f"{'entity':<10} {'window':<9} {'rows':>9} {'requests':>9} {'~seconds':>9} {'of hour budget':>15}")
-        for name, kind, rows, requests in lines:
-            seconds = requests * latency / min(threads, requests)
-            print(f"{name:<10} {kind:<9} {rows:>9} {requests:>9} {seconds:>9.1f} {requests / limit:>14.1%}")
-        seconds = total_requests * latency / threads
-        hours = total_requests / max(1, limit - (stats.reserve or 0))
-        print(f"total: {total_requests} requests, about {seconds:.0f} s at {threads} threads and "
-              f"{latency * 1000:.0f} ms a request" + (f"; the budget allows it in about {hours:.1f} h" if hours > 1
-                                                      else f"; {total_requests / limit:.1%} of the hourly budget"))
-        print(f"this plan cost {stats.requests} requests; the server says {stats.remaining} remain this hour")
+        for e in priced.entities:
+            print(f"{e.name:<10} {e.window:<9} {e.rows:>9} {e.requests:>9} {priced.seconds(e):>9.1f} "
+                  f"{priced.share(e.requests):>14.1%}")
+        total = priced.requests
+        print(f"total: {total} requests, about {priced.total_seconds:.0f} s at {priced.threads} threads and "
+              f"{priced.latency_s * 1000:.0f} ms a request" + (
+                  f"; the budget allows it in about {priced.hours:.1f} h" if priced.hours > 1
+                  else f"; {priced.share(total):.1%} of the hourly budget"))
+        print(f"this plan cost {priced.spent} requests; the server says {priced.remaining} remain this hour")
     return 0
-
-
-def _read_state(db: Path) -> object:
-    if not db.exists():
-        return None
-    import duckdb
-
-    from .destinations.duckdb import STATE_TABLE
-    from .state import SyncState
-
-    with duckdb.connect(str(db), read_only=True) as con:
-        try:
-            row = con.execute(f"SELECT state FROM {STATE_TABLE} WHERE id = 1").fetchone()
-        except duckdb.CatalogException:
-            return None
-    return SyncState.from_json(row[0]) if row else None
 
 
 # -- status ---------------------------------------------------------------------------------------------------
 def _status(args: argparse.Namespace) -> int:
-    import duckdb
-
+    from .destinations.duckdb import read_state, row_counts
     from .paths import default_db, resolve
 
     db = resolve(args.db, default_db())
     if not db.exists():
         return _fail(f"{db} does not exist yet: run `accelo-kit sync` first", EXIT_FAILED)
-    state = _read_state(db)
+    state = read_state(db)
     if state is None:
         return _fail(f"{db} holds no accelo-kit sync state", EXIT_FAILED)
     print(f"{db}: data from {state.target}" + ("  (SIMULATED data)" if state.simulated else ""))
-    with duckdb.connect(str(db), read_only=True) as con:
-        for name, entity in sorted(state.entities.items()):
-            rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-            if entity.cursor is not None:
-                position = f"changes written up to {_when(entity.cursor)}"
-            elif entity.max_id is not None:
-                position = f"new rows written up to id {entity.max_id}, last full pass {_when(entity.full_pass_at)}"
-            else:
-                position = "refreshed in full every run"
-            extra = " (a run was interrupted: the next one resumes it)" if entity.window else ""
-            print(f"  {name:<10} {rows:>9} rows  {position}{extra}")
+    counts = row_counts(db, sorted(state.entities))
+    for name, entity in sorted(state.entities.items()):
+        if entity.cursor is not None:
+            position = f"changes written up to {_when(entity.cursor)}"
+        elif entity.max_id is not None:
+            position = f"new rows written up to id {entity.max_id}, last full pass {_when(entity.full_pass_at)}"
+        else:
+            position = "refreshed in full every run"
+        extra = " (a run was interrupted: the next one resumes it)" if entity.window else ""
+        print(f"  {name:<10} {counts[name]:>9} rows  {position}{extra}")
     return 0
 
 
 def _when(timestamp: int | None) -> str:
-    return "-" if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    from .sync.progress import format_utc
+
+    return "-" if timestamp is None else format_utc(timestamp, "Z")
 
 
 # -- check ----------------------------------------------------------------------------------------------------
@@ -172,7 +136,7 @@ def _sim_serve(args: argparse.Namespace) -> int:
     from .sim import Simulator
     from .sim.settings import coerce_setting
 
-    overrides: dict[str, object] = {"seed": args.seed, "scale": args.scale, "latency_ms": args.latency_ms,
+    overrides: dict[str, Any] = {"seed": args.seed, "scale": args.scale, "latency_ms": args.latency_ms,
                                     "workers": args.workers, "rate_limit": args.rate_limit,
                                     "rate_window_s": args.rate_window}
     if args.variants:
@@ -264,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--scale", type=float, default=1.0, help="multiply the default table sizes")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="base service time of each request")
     serve.add_argument("--workers", type=int, default=8, help="requests served at once; the rest queue")
-    serve.add_argument("--rate-limit", type=int, default=5000, help="requests per window")
+    serve.add_argument("--rate-limit", type=int, default=HOURLY_LIMIT, help="requests per window")
     serve.add_argument("--rate-window", type=float, default=3600.0, help="window length in seconds")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="any other simulator setting, e.g. count_type=number, rate_window=rolling, "

@@ -16,10 +16,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from . import broken
 from .convert import Invalid, to_int
 from .errors import RequestError
 
@@ -116,35 +115,13 @@ class KeysetScanner:
     threads: int = 8
     page_size: int = PAGE_SIZE
     max_buffered: int | None = None  # pages fetched but not yet consumed; default 2 × threads
-    _cond: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
 
     def scan(self, requests: Sequence[ScanRequest]) -> Iterator[Page]:
-        if broken.on("offset_paging"):
-            return self._offset_scan(requests)
         scans = [
             _Scan(r, [_Range(lo, hi) for lo, hi in (r.resume if r.resume is not None else ((0, None),))])
             for r in requests
         ]
-        run = _Run(self, scans)
-        return run.pages()
-
-
-    def _offset_scan(self, requests: Sequence[ScanRequest]) -> Iterator[Page]:
-        """The broken variant: `_page` offsets, one scan after another. Rows deleted mid-scan shift later pages."""
-        for request in requests:
-            number = 0
-            while True:
-                params = {"_limit": str(self.page_size), "_page": str(number)}
-                if request.filters:
-                    params["_filters"] = ",".join(request.filters)
-                if request.fields:
-                    params["_fields"] = request.fields
-                rows = self.fetch(request.path, params)
-                number += 1
-                done = len(rows) < self.page_size
-                yield Page(request.key, rows, () if done else ((0, None),), done)
-                if done:
-                    break
+        return _Run(self, scans).pages()
 
 
 class _Run:

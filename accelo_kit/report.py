@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from .client import AcceloClient
-from .sync import SyncProgress, SyncReport
+from .sync.progress import SyncProgress, SyncReport
+from .texttable import format_table
 
 
 class TqdmProgress(SyncProgress):
@@ -41,7 +42,7 @@ class TqdmProgress(SyncProgress):
             return
         bar.update(rows)
         entry = report.entities[name]
-        postfix = {"pages": entry.pages}
+        postfix: dict[str, Any] = {"pages": entry.pages}
         if self.client is not None:
             stats = self.client.stats()
             postfix["budget left"] = "?" if stats.remaining is None else stats.remaining
@@ -64,14 +65,9 @@ def summary_rows(report: SyncReport) -> list[dict[str, Any]]:
 
 
 def format_summary(report: SyncReport, where: str = "") -> str:
+    """The table a person reads after a sync: a line per entity, the totals, and what stopped or was skipped."""
     rows = summary_rows(report)
-    headers = list(rows[0]) if rows else ["entity"]
-    cells = [[str(r[h]) for h in headers] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(row, widths, strict=True))
-            for row in cells]
+    out = [format_table(rows, list(rows[0]) if rows else ["entity"], left_headers=True, strip=False)]
     out.append(f"{sum(r['rows'] for r in rows)} rows, {report.requests} requests ({report.retries} retries, "
                f"{report.throttled} rate-limited, {report.waited_s:.1f} s waiting for the budget) in "
                f"{report.seconds:.1f} s" + (f" into {where}" if where else ""))

@@ -96,3 +96,11 @@ def make_sim(**settings: Any) -> Simulator:
     """A started simulator with small tables unless told otherwise; the caller stops it (use `with`)."""
     settings.setdefault("sizes", SMALL_SIZES)
     return Simulator(**settings)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`ACCELO_KIT_BROKEN=<variant>` in the environment breaks the kit on purpose in this test process
+    (tests/broken_variants.py); tests/chaos/test_broken_variants.py uses it to prove the suite goes red."""
+    from tests.broken_variants import apply_from_env
+
+    apply_from_env()

@@ -100,7 +100,7 @@ def test_sync_simulate_exits_0_and_prints_rows_per_entity(two_runs, truth) -> No
 
 
 def test_a_second_run_is_incremental_and_costs_the_contract_formula(two_runs, truth) -> None:
-    """contract.md: 1 request per date-windowed entity + ⌈staff/100⌉ for staff (the clock comes with the token)."""
+    """docs/sync.md: 1 request per date-windowed entity + ⌈staff/100⌉ for staff (the clock comes with the token)."""
     _, (_, second) = two_runs
     assert second.returncode == 0, second.stderr
     table = summary_table(second.stdout)

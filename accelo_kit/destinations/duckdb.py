@@ -16,12 +16,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .. import broken
 from ..convert import DECIMAL_PRECISION, DECIMAL_SCALE
 from ..entities import Entity
 from ..errors import AcceloError
-from ..state import SyncState
-from .base import Record
+from ..sync.destination import Record
+from ..sync.state import SyncState
 
 SQL_TYPES = {
     "int": "BIGINT",
@@ -92,8 +91,7 @@ class DuckDBDestination:
 
     # -- the Destination interface -------------------------------------------------------------------------
     def load_state(self) -> SyncState | None:
-        row = self.con.execute(f"SELECT state FROM {STATE_TABLE} WHERE id = 1").fetchone()
-        return SyncState.from_json(row[0]) if row else None
+        return _state_of(self.con)
 
     def prepare(self, entities: Sequence[Entity]) -> None:
         """Create missing tables; add columns the registry gained since (a table is never recreated)."""
@@ -175,8 +173,7 @@ class DuckDBDestination:
 
     def _commit(self, batches: dict[str, tuple[Entity, dict[Any, Record]]],
                 deletes: dict[str, tuple[Entity, set[int]]], state_json: str) -> None:
-        if broken.on("state_before_rows"):  # the broken variant: a crash in between loses the rows
-            self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state_json])
+        """One checkpoint in one transaction: its rows, its deletes and the state that covers them."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             for entity, rows in batches.values():
@@ -186,11 +183,14 @@ class DuckDBDestination:
                 if ids:
                     self.con.execute(f"UPDATE {_quote(entity.name)} SET {DELETED} = true, {DELETED_AT} = now() "
                                      f"WHERE {_quote(entity.primary_key)} IN (SELECT unnest(?))", [sorted(ids)])
-            self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state_json])
+            self._save_state(state_json)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+
+    def _save_state(self, state_json: str) -> None:
+        self.con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (1, ?, now())", [state_json])
 
     def __enter__(self) -> DuckDBDestination:
         return self
@@ -212,3 +212,32 @@ class DuckDBDestination:
                              f"SELECT {casts}, now(), false, NULL FROM _accelo_batch")
         finally:
             self.con.unregister("_accelo_batch")
+
+
+# -- reading a database without syncing (`accelo-kit status` and `plan`) ---------------------------------------
+def read_state(path: str | Path) -> SyncState | None:
+    """The sync state a database holds; None if the file does not exist or holds no accelo-kit state. Read-only:
+    a sync writing the file at the same time makes DuckDB refuse with an IOException."""
+    if not Path(path).exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        try:
+            return _state_of(con)
+        except duckdb.CatalogException:
+            return None
+
+
+def row_counts(path: str | Path, names: Sequence[str]) -> dict[str, int]:
+    """Rows held per table (soft-deleted rows included), read-only."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {name: _count(con, name) for name in names}
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _state_of(con: duckdb.DuckDBPyConnection) -> SyncState | None:
+    row = con.execute(f"SELECT state FROM {STATE_TABLE} WHERE id = 1").fetchone()
+    return SyncState.from_json(row[0]) if row else None

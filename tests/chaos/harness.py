@@ -108,8 +108,8 @@ class Meddler(SyncProgress):
 def revocations_settled(sim: Simulator, scripted: int) -> bool:
     """Whether another revocation may come: every one scripted so far has happened, and every request it refused
     has been answered since. The kit re-authenticates a refused request once, and a request refused again with the
-    fresh token is fatal (contract.md, Errors), so a second revocation must not reach a request that is still
-    waiting (behind a 429's window) to retry after the first."""
+    fresh token is fatal (docs/accelo-api.md, Authentication), so a second revocation must not reach a request that
+    is still waiting (behind a 429's window) to retry after the first."""
     entries = sim.log.entries("/api/v0")
     if sum(1 for e in entries if e.fault == "revoke") < scripted:
         return False  # not happened yet, or its 401 not logged yet

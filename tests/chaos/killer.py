@@ -9,7 +9,7 @@ of progress wherever the run resumed. MODE says where:
 - `before`: at the N-th checkpoint, before its rows and state are handed to the writer thread;
 - `handed`: just after the N-th checkpoint is handed over, racing the writer's commit (either outcome is legal);
 - `mid-commit`: in the writer thread, inside the N-th checkpoint's transaction: rows upserted, state written
-  (unless a broken variant wrote it already), COMMIT not yet run;
+  (unless the broken variant state_before_rows wrote it already), COMMIT not yet run;
 - `after`: in the writer thread, just after the N-th checkpoint's COMMIT.
 Exit status 5 means the run finished before the kill point (the caller asked for too late a point).
 """
@@ -24,6 +24,7 @@ from typing import Any
 from accelo_kit.destinations.duckdb import DuckDBDestination
 from accelo_kit.runner import run_sync
 from accelo_kit.sync import SyncProgress, SyncReport
+from tests.broken_variants import apply_from_env
 
 MODES = ("page", "before", "handed", "mid-commit", "after")
 NEVER_KILLED = 5
@@ -121,6 +122,7 @@ def arm(mode: str, n: int) -> SyncProgress:
 
 
 def main(argv: list[str]) -> int:
+    apply_from_env()  # a broken variant the test process runs with breaks this process too
     config, db, mode, n, checkpoint_every = argv[1], argv[2], argv[3], int(argv[4]), int(argv[5])
     if mode not in MODES:
         raise SystemExit(f"mode must be one of {', '.join(MODES)}")

@@ -1,6 +1,7 @@
 """The tests can fail (issue 8): with each deliberately broken variant of the kit switched on
-(`ACCELO_KIT_BROKEN=<variant>`, accelo_kit/broken.py), a selection of the suite goes red, and the named tests that
-failed are recorded for the closing note. A suite that passes a broken implementation is itself broken.
+(`ACCELO_KIT_BROKEN=<variant>`, tests/broken_variants.py), a selection of the suite goes red, and the named tests
+that failed are recorded for the closing note. A suite that passes a broken implementation is itself broken.
+The variants live in the tests only: the kit holds no switch for them (checked below).
 
 The selections are a few test ids per variant (the whole suite would take minutes each), run in subprocesses all
 at once; `make chaos` adds the slower chaos tests that catch each variant too.
@@ -14,10 +15,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from accelo_kit.broken import VARIANTS
+import accelo_kit
+from tests.broken_variants import ENV, VARIANTS
 from tests.chaos.harness import FIGURES, FULL
 from tests.connector.sdk import ROOT
 
@@ -65,7 +68,7 @@ def outcomes() -> Iterator[dict[str, Outcome]]:
     env = {k: v for k, v in os.environ.items() if k not in {"ACCELO_KIT_CHAOS", "PYTEST_ADDOPTS"}}
     processes = {}
     for variant in VARIANTS:
-        processes[variant] = subprocess.Popen(_command(variant), cwd=ROOT, env={**env, "ACCELO_KIT_BROKEN": variant},
+        processes[variant] = subprocess.Popen(_command(variant), cwd=ROOT, env={**env, ENV: variant},
                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     results = {}
     try:
@@ -82,6 +85,13 @@ def outcomes() -> Iterator[dict[str, Outcome]]:
     FIGURES.append({"test": "broken variants: the tests that went red",
                     **{variant: outcome.failed for variant, outcome in results.items()}})
     yield results
+
+
+def test_the_kit_holds_no_switch_for_a_broken_variant() -> None:
+    """A stray ACCELO_KIT_BROKEN in a scheduler's environment must change nothing in a real sync."""
+    package = Path(accelo_kit.__file__).parent
+    switched = [str(p.relative_to(package)) for p in package.rglob("*.py") if ENV in p.read_text()]
+    assert not switched, f"accelo_kit reads {ENV}: {switched}"
 
 
 def test_every_variant_has_a_selection() -> None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from accelo_kit import AcceloClient, Settings
-from accelo_kit.destinations.base import MemoryDestination
+from accelo_kit.destinations.memory import MemoryDestination
 from accelo_kit.entities import ENTITIES
 from accelo_kit.sim import Simulator
 from accelo_kit.sync import SyncOptions, SyncProgress, SyncReport, sync

@@ -1,4 +1,4 @@
-"""Running connector.py the way Fivetran's SDK runs it, offline (contract.md, Environment): the environment
+"""Running connector.py the way Fivetran's SDK runs it, offline (docs/fivetran.md): the environment
 `fivetran debug` needs, temporary project folders, and reading what a run left in files/warehouse.db and
 files/state.json."""
 
@@ -46,6 +46,8 @@ def runner_env(home: Path, bin_dir: Path = VENV_BIN) -> dict[str, str]:
            if not k.startswith(("FIVETRAN_", "ACCELO_")) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
     env.update(HOME=str(home), DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
                PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    if bin_dir == VENV_BIN:  # the kit comes from this checkout (the editable install may be another worktree's)
+        env["PYTHONPATH"] = str(ROOT)
     return env
 
 

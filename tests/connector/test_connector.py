@@ -61,7 +61,7 @@ ALL = tuple(ENTITIES)
 DUCKDB_TYPES = {"int": "BIGINT", "link": "BIGINT", "decimal": "DECIMAL(18,4)",
                 "timestamp": "TIMESTAMP WITH TIME ZONE", "bool": "BOOLEAN", "str": "VARCHAR"}
 FIVETRAN_COLUMNS = {"_fivetran_deleted": "BOOLEAN", "_fivetran_synced": "TIMESTAMP WITH TIME ZONE"}
-# contract.md: a no-change re-run costs 1 per date-windowed entity + 1 for payments' new rows + ⌈staff/100⌉
+# docs/sync.md: a no-change re-run costs 1 per date-windowed entity + 1 for payments' new rows + ⌈staff/100⌉
 NO_CHANGE_REQUESTS = 4 + 1 + math.ceil(SIZES["staff"] / 100)
 
 
@@ -110,7 +110,7 @@ def test_fivetran_debug_lands_the_truth_with_the_declared_types_and_reruns_incre
     assert all(state["entities"][n]["window"] is None for n in ALL)
     assert first_requests <= sum(math.ceil(n / 100) for n in SIZES.values()) + 3 * len(SIZES)
 
-    # nothing changed: the re-run costs what contract.md says
+    # nothing changed: the re-run costs what docs/sync.md says
     advance_server_clock(sim, 60)
     sim.log.clear()
     second = fivetran_debug(project, sdk_home)
@@ -368,11 +368,13 @@ def _require_bundle() -> None:
 def test_the_bundle_holds_exactly_what_the_connector_imports_and_is_current() -> None:
     _require_bundle()
     files = {p.relative_to(BUNDLE).as_posix() for p in BUNDLE.rglob("*") if p.is_file()}
-    assert {"connector.py", "requirements.txt", "accelo_kit/__init__.py", "accelo_kit/sync.py",
-            "accelo_kit/destinations/fivetran.py"} <= files
+    assert {"connector.py", "requirements.txt", "accelo_kit/__init__.py", "accelo_kit/sync/engine.py",
+            "accelo_kit/destinations/fivetran/adapter.py", "accelo_kit/destinations/fivetran/schema.py",
+            "accelo_kit/destinations/fivetran/idcodec.py"} <= files
     assert not {f for f in files if f.startswith(("accelo_kit/sim/", "tests/", "notebooks/", "bench/"))
-                or f in {"accelo_kit/destinations/duckdb.py", "accelo_kit/cli.py", "accelo_kit/runner.py",
-                         "accelo_kit/report.py", "accelo_kit/paths.py", "pyproject.toml"}}
+                or f in {"accelo_kit/destinations/duckdb.py", "accelo_kit/destinations/memory.py",
+                         "accelo_kit/cli.py", "accelo_kit/runner.py", "accelo_kit/report.py", "accelo_kit/paths.py",
+                         "pyproject.toml"}}
     stale = [f for f in files if (BUNDLE / f).read_bytes() != (ROOT / f).read_bytes()]
     assert not stale, f"build/fivetran is older than the sources ({stale}): run `make fivetran-bundle`"
     # the SDK's import scan (pipreqs) over the bundle, matched against this venv, where pandas, duckdb, tqdm and

@@ -18,8 +18,8 @@ from accelo_kit import AcceloClient, Settings
 from accelo_kit.destinations.duckdb import STATE_TABLE, DatabaseBusy, DuckDBDestination
 from accelo_kit.entities import ENTITIES
 from accelo_kit.sim import Simulator
-from accelo_kit.state import StateError
 from accelo_kit.sync import SyncError, SyncOptions, SyncProgress, SyncReport, sync
+from accelo_kit.sync.state import StateError
 from tests.helpers import assert_matches_truth, duckdb_rows
 
 SIZES = {"companies": 700, "invoices": 900, "payments": 400, "prospects": 200, "jobs": 300, "staff": 130}
@@ -84,7 +84,7 @@ def test_duckdb_columns_have_the_declared_types(sim: Simulator, tmp_path: Path) 
 
 
 def test_no_change_rerun_costs_what_the_contract_says(sim: Simulator, tmp_path: Path) -> None:
-    """contract.md: 1 request per date-windowed entity + 1 for payments + ⌈staff/100⌉, nothing else (the clock
+    """docs/sync.md: 1 request per date-windowed entity + 1 for payments + ⌈staff/100⌉, nothing else (the clock
     comes from the token answer's Date header)."""
     db = tmp_path / "a.duckdb"
     run(sim, db)
@@ -143,6 +143,9 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from accelo_kit.runner import run_sync
     from accelo_kit.sync import SyncProgress
+    from tests.broken_variants import apply_from_env
+
+    apply_from_env()  # a broken variant the test process runs with breaks this one too
 
     class KillAt(SyncProgress):
         seen = 0
@@ -230,6 +233,24 @@ def test_a_state_from_another_version_is_refused_never_misread(sim: Simulator, t
     _edit_state(db, lambda s: s.update(version=version))
     with pytest.raises(StateError, match=r"version .* --full-refresh"):
         run(sim, db)
+
+
+def test_a_state_saved_before_the_redesign_with_max_modified_still_resumes(sim: Simulator, tmp_path: Path) -> None:
+    """Windows saved before issue 12 carry `max_modified` (read only by a broken variant then): the key is
+    ignored, the window resumes, and the state saved after it no longer holds the key."""
+    db = tmp_path / "a.duckdb"
+    run(sim, db)
+
+    def old_window(state: dict[str, Any]) -> None:
+        jobs = state["entities"]["jobs"]
+        jobs["window"] = {"kind": "modified", "started": jobs["cursor"], "after": None, "before": jobs["cursor"],
+                          "progress": [[0, None]], "max_id": None, "max_modified": jobs["cursor"] - 5}
+
+    _edit_state(db, old_window)
+    report = run(sim, db)
+    assert report.entities["jobs"].window == "modified (resumed)" and report.complete
+    assert "max_modified" not in json.dumps(saved_state(db))
+    assert_db_matches(db, sim)
 
 
 def test_a_database_from_another_deployment_is_refused(sim: Simulator, tmp_path: Path) -> None:

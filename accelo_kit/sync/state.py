@@ -8,10 +8,10 @@ A resumed run continues the same window from those ranges, so it never skips wha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from .errors import AcceloError
+from ..errors import AcceloError
 
 STATE_VERSION = 1
 WindowKind = Literal["modified", "new", "full"]
@@ -29,9 +29,16 @@ class Window:
     before: int | None = None  # `date_modified_before` bound (strict), if any
     progress: list[list[int | None]] | None = None  # pending (lo, hi] id ranges; None: not begun
     max_id: int | None = None  # the highest id written in this window so far
-    max_modified: int | None = None  # used only by the broken variant `cursor_from_max_seen`
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Window:
+        """A saved window; keys this version does not know are ignored (states saved before issue 12's redesign
+        carry `max_modified`, which nothing reads)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
     def filters(self, field_name: str | None) -> list[str]:
+        """The `_filters` entries of the date bounds (none for an entity without `field_name`)."""
         found = []
         if field_name and self.after is not None:
             found.append(f"{field_name}_after({self.after})")
@@ -56,7 +63,7 @@ class EntityState:
             max_id=_opt_int(data.get("max_id")),
             full_pass_at=_opt_int(data.get("full_pass_at")),
             reconciled_at=_opt_int(data.get("reconciled_at")),
-            window=Window(**window) if window else None,
+            window=Window.from_dict(window) if window else None,
         )
 
 
@@ -75,6 +82,7 @@ class SyncState:
 
     @classmethod
     def from_json(cls, text: str) -> SyncState:
+        """A saved state, refused with a StateError (never misread) if it is not this version's."""
         try:
             data = json.loads(text)
         except ValueError:
@@ -109,6 +117,17 @@ class SyncState:
                     raise StateError(
                         f"{name}: the saved {label} ({value}) is ahead of the server's clock ({int(server_now)}); "
                         "run with --full-refresh to start over")
+
+
+def starting_state(saved: SyncState | None, target: str, *, full_refresh: bool = False,
+                   simulated: bool = False) -> SyncState:
+    """The state a run starts from: the saved one, or a new one on a first run or a full refresh. A saved state of
+    another target is refused even for a full refresh: a database holds one deployment's data."""
+    if saved is not None:
+        saved.check_target(target)
+        if full_refresh:
+            saved = None
+    return saved or SyncState(target=target, simulated=simulated)
 
 
 def _opt_int(value: Any) -> int | None:

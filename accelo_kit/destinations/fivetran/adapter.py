@@ -1,43 +1,29 @@
-"""Fivetran as a destination: the sync engine's writes and checkpoints become Connector SDK operations.
+"""Fivetran as a destination: the sync engine's writes and checkpoints become Connector SDK operations
+(docs/fivetran.md).
 
 Fivetran keeps what `op.upsert` sends until the next `op.checkpoint` and commits it together with that state, which
 is the Destination contract already, so the adapter forwards each call and converts values into the types the SDK
 accepts. It takes the SDK's `Operations` and `Logging` as parameters: the kit stays importable without the SDK, and
-tests can record the calls. `connector.py` is only the wiring around what lives here.
+tests can record the calls. `connector.py` is only the wiring around what lives here and in schema.py.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
-import time
-import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from ..config import Settings
-from ..convert import DECIMAL_PRECISION, DECIMAL_SCALE
-from ..entities import ENTITIES, Entity
-from ..errors import AcceloError, ConfigError
-from ..state import StateError, SyncState
-from ..sync import SyncProgress, SyncReport
-from .base import Record
+from ...entities import Entity
+from ...errors import AcceloError
+from ...sync.destination import Record
+from ...sync.progress import SyncProgress, SyncReport, format_utc
+from ...sync.state import StateError, SyncState
+from .idcodec import decode_ids, encode_ids
 
-# The longest wait for the rate window a Fivetran run accepts: past it, the run checkpoints and returns, and the
-# next scheduled sync carries on, rather than holding Fivetran's worker for up to an hour. The CLI waits instead.
-DEFAULT_MAX_RATE_WAIT_S = 300
 IDS_KEY = "fivetran_ids"  # the state's extra key: ids held per table, for hard-delete reconciliation
-SDK_TYPES: dict[str, Any] = {
-    "int": "LONG",
-    "link": "LONG",
-    "decimal": {"type": "DECIMAL", "precision": DECIMAL_PRECISION, "scale": DECIMAL_SCALE},
-    "timestamp": "UTC_DATETIME",
-    "bool": "BOOLEAN",
-    "str": "STRING",
-}
 
 
 class Operations(Protocol):
@@ -61,38 +47,6 @@ class Log(Protocol):
 
     @staticmethod
     def warning(message: str) -> None: ...
-
-
-def fivetran_schema(entities: Sequence[str]) -> list[dict[str, Any]]:
-    """`schema()`'s answer from the registry: one table per entity, `id` as key, every column typed (an untyped
-    column would be typed by Fivetran from its first values, and money must never become a float)."""
-    tables = []
-    for name in entities:
-        entity = ENTITIES[name]
-        tables.append({"table": entity.name, "primary_key": [entity.primary_key],
-                       "columns": {c.name: SDK_TYPES[c.type] for c in entity.columns}})
-    return tables
-
-
-def settings_from_configuration(configuration: Mapping[str, Any]) -> Settings:
-    """Validate Fivetran's configuration before any request: every value a string (Fivetran's rule, stricter than
-    `Settings.from_mapping`, which also takes numbers for the CLI's overrides), every problem listed at once."""
-    values = dict(configuration or {})
-    raw_wait = values.get("max_rate_wait")
-    if raw_wait is None or (isinstance(raw_wait, str) and not raw_wait.strip()):
-        values["max_rate_wait"] = str(DEFAULT_MAX_RATE_WAIT_S)
-    problems: list[str] = []
-    settings = None
-    try:
-        settings = Settings.from_mapping(values)
-    except ConfigError as err:
-        problems = list(err.problems)
-    said = {p.split(" ", 1)[0] for p in problems if " must be a string" in p}
-    loose = [f"{key} must be a string like every configuration value, got {type(value).__name__}"
-             for key, value in (configuration or {}).items() if not isinstance(value, str) and key not in said]
-    if loose or settings is None:
-        raise ConfigError(loose + problems)
-    return settings
 
 
 class FivetranDestination:
@@ -173,35 +127,6 @@ class FivetranDestination:
             raise AcceloError("Fivetran operations must come from the thread that runs update(), not a worker")
 
 
-def encode_ids(ids: set[int]) -> str:
-    """Sorted ids as zlib-compressed LEB128 gaps, base64: about a byte an id before compression, so a deployment's
-    ids fit in a few kilobytes of state."""
-    out = bytearray()
-    previous = 0
-    for value in sorted(ids):
-        gap = value - previous
-        previous = value
-        while gap >= 0x80:
-            out.append(gap & 0x7F | 0x80)
-            gap >>= 7
-        out.append(gap)
-    return base64.b64encode(zlib.compress(bytes(out), 9)).decode()
-
-
-def decode_ids(text: str) -> set[int]:
-    data = zlib.decompress(base64.b64decode(text))
-    ids, value, gap, shift = set(), 0, 0, 0
-    for byte in data:
-        gap |= (byte & 0x7F) << shift
-        if byte & 0x80:
-            shift += 7
-            continue
-        value += gap
-        ids.add(value)
-        gap = shift = 0
-    return ids
-
-
 def sdk_row(row: Record, decimals: Sequence[str]) -> dict[str, Any]:
     """A converted row as the SDK accepts it: a DECIMAL column takes text or int, never a Decimal or a float, so
     exact money goes over as plain-notation text; ints, bools, aware datetimes, str and None go as they are."""
@@ -248,6 +173,6 @@ class LogProgress(SyncProgress):
 
 
 def deferral_message(resume_at: float) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(round(resume_at)))  # the server's reset is whole s
+    when = format_utc(resume_at)
     return (f"the deployment's hourly request budget is spent and resets at {when}: this sync stopped at a "
             "checkpoint instead of waiting, and the next sync carries on from there")

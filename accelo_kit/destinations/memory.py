@@ -1,41 +1,13 @@
-"""The destination interface the sync engine writes through, and an in-memory one for tests and notebooks."""
+"""An in-memory destination for tests and notebooks: the Destination contract without a database."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from ..entities import Entity
-from ..state import SyncState
-
-Record = dict[str, Any]
-
-
-class Destination(Protocol):
-    """Rows handed to `write` become durable only at the next `checkpoint`, atomically with that state."""
-
-    def load_state(self) -> SyncState | None: ...
-
-    def prepare(self, entities: Sequence[Entity]) -> None: ...
-
-    def write(self, entity: Entity, rows: list[Record]) -> None: ...
-
-    def checkpoint(self, state: SyncState) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class DeletingDestination(Destination, Protocol):
-    """A destination that can take part in hard-delete reconciliation (soft deletes: rows are kept, flagged)."""
-
-    def known_ids(self, entity: Entity) -> set[int]:
-        """Ids held and not marked deleted, as of the last checkpoint."""
-        ...
-
-    def mark_deleted(self, entity: Entity, ids: set[int]) -> None:
-        """Flag these ids deleted at the next checkpoint. A later upsert of the same id undeletes it."""
-        ...
+from ..sync.destination import Record
+from ..sync.state import SyncState
 
 
 class MemoryDestination:

@@ -1,0 +1,86 @@
+"""What a sync costs in requests, before it runs: the formula, the id-scan check the engine makes before a
+delete reconciliation, and the whole plan `accelo-kit plan` prints (docs/sync.md; docs/accelo-api.md, Rate limit)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from ..budget import HOURLY_LIMIT, BudgetStats
+from ..client import AcceloClient
+from ..entities import ENTITIES
+from ..paging import PAGE_SIZE
+from . import windows
+from .state import SyncState
+from .windows import DEFAULT_PAYMENTS_FULL_PASS_S
+
+
+def request_cost(rows: int) -> int:
+    """Requests a keyset scan of `rows` rows costs: its full pages plus the one (short or empty, or the top probe)
+    that ends it."""
+    return math.ceil(rows / PAGE_SIZE) + 1
+
+
+def fits(cost: int, stats: BudgetStats) -> bool:
+    """Whether `cost` requests fit in what the rate window has left above the reserve (unknown: assume so)."""
+    return stats.remaining is None or stats.remaining - (stats.reserve or 0) >= cost
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    name: str
+    window: str  # the window kind the next run fetches: modified / new / full
+    rows: int  # what /count says that window holds
+    requests: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The next run's requests per entity, and what they take at the latency the counts met."""
+
+    entities: list[EntityPlan]
+    latency_s: float  # mean seconds a /count request took
+    threads: int
+    limit: int  # requests per hour: the server's X-RateLimit-Limit, or Accelo's documented limit
+    reserve: int
+    spent: int  # requests the plan itself cost (the counts and a token's server time)
+    remaining: int | None  # what the server says remains this hour
+
+    @property
+    def requests(self) -> int:
+        return sum(e.requests for e in self.entities)
+
+    def seconds(self, entity: EntityPlan) -> float:
+        """About how long an entity takes: its requests spread over the threads it can use."""
+        return entity.requests * self.latency_s / min(self.threads, entity.requests)
+
+    @property
+    def total_seconds(self) -> float:
+        return self.requests * self.latency_s / self.threads
+
+    @property
+    def hours(self) -> float:
+        """Rate windows (hours) the budget needs for the whole plan, the reserve kept."""
+        return self.requests / max(1, self.limit - self.reserve)
+
+    def share(self, requests: int) -> float:
+        """`requests` as a share of the hourly limit."""
+        return requests / self.limit
+
+
+def plan(client: AcceloClient, state: SyncState, run_start: int,
+         payments_full_pass_s: int = DEFAULT_PAYMENTS_FULL_PASS_S) -> Plan:
+    """Count what each of the client's entities' next window holds (one request each) and price it."""
+    settings = client.settings
+    entities, spent_s = [], 0.0
+    for name in settings.entities:
+        entity = ENTITIES[name]
+        window = windows.next_window(entity, state.entity(name), run_start, settings, payments_full_pass_s)
+        started = time.monotonic()
+        rows = client.count(name, windows.count_filters(entity, window))
+        spent_s += time.monotonic() - started
+        entities.append(EntityPlan(name, window.kind, rows, request_cost(rows)))
+    stats = client.stats()
+    return Plan(entities, spent_s / max(1, len(entities)), settings.threads, stats.limit or HOURLY_LIMIT,
+                stats.reserve or 0, stats.requests, stats.remaining)

@@ -1,0 +1,56 @@
+"""What a sync tells the code that shows it: the progress hooks, the report it returns, and the one way the kit
+writes a server timestamp for a person."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EntityReport:
+    name: str
+    window: str  # modified / new / full, and whether it resumed a crashed run
+    rows: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    deleted: int | None = None  # rows a completed reconciliation marked deleted (None: none ran)
+    id_pages: int = 0  # requests of the reconciliation's id scan
+
+
+@dataclass
+class SyncReport:
+    run_start: int
+    entities: dict[str, EntityReport] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    waited_s: float = 0.0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)  # converter summaries: values set to null
+    notes: list[str] = field(default_factory=list)  # what was skipped and why (e.g. a reconciliation)
+    deferred_until: float | None = None  # the budget ran out: the run stopped early at a checkpoint
+
+    @property
+    def complete(self) -> bool:
+        return self.deferred_until is None and all(e.complete for e in self.entities.values())
+
+
+class SyncProgress:
+    """Hooks for progress display; the defaults do nothing. Called on the syncing thread, except `waiting`, which
+    comes from whichever thread is about to wait for the rate window."""
+
+    def started(self, report: SyncReport) -> None: ...
+
+    def page(self, name: str, rows: int, report: SyncReport) -> None: ...
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        """The run waits `seconds` for `reason` (e.g. "rate window"): say so, so that a wait is never silent."""
+
+    def finished(self, report: SyncReport) -> None: ...
+
+
+def format_utc(timestamp: float, suffix: str = " UTC") -> str:
+    """A server timestamp as `YYYY-MM-DD HH:MM:SS` in UTC plus `suffix` (the server's times are whole seconds)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(round(timestamp))) + suffix
