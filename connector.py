@@ -35,7 +35,7 @@ def update(configuration: dict[str, Any], state: dict[str, Any]) -> None:
     progress = LogProgress(log)
     destination = FivetranDestination(op, state, log)
     log.info(f"syncing {', '.join(settings.entities)} from {settings.target} with {settings.threads} threads")
-    with AcceloClient(settings, event_hooks={"wait": [progress.waiting]}) as client:
+    with AcceloClient(settings) as client:  # the sync hands the client's waits to progress.waiting
         sync(client, destination, settings.entities, progress=progress)
 
 

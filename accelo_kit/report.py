@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .client import AcceloClient
 from .sync.progress import SyncProgress, SyncReport
 from .texttable import format_table
 
@@ -16,13 +15,8 @@ class TqdmProgress(SyncProgress):
     def __init__(self, file: Any = None, disable: bool = False) -> None:
         self.file, self.disable = file, disable
         self.bars: dict[str, Any] = {}
-        self.client: AcceloClient | None = None
 
-    def attach(self, client: AcceloClient) -> None:
-        self.client = client
-        client.add_hook("wait", self._waiting)
-
-    def _waiting(self, seconds: float, reason: str) -> None:
+    def waiting(self, seconds: float, reason: str) -> None:
         from tqdm.auto import tqdm
 
         until = time.strftime("%H:%M:%S", time.localtime(time.time() + seconds))
@@ -43,9 +37,7 @@ class TqdmProgress(SyncProgress):
         bar.update(rows)
         entry = report.entities[name]
         postfix: dict[str, Any] = {"pages": entry.pages}
-        if self.client is not None:
-            stats = self.client.stats()
-            postfix["budget left"] = "?" if stats.remaining is None else stats.remaining
+        postfix["budget left"] = "?" if report.budget_remaining is None else report.budget_remaining
         bar.set_postfix(postfix, refresh=False)
         if entry.complete:
             bar.set_postfix({**postfix, "done": f"{entry.seconds:.1f}s"})

@@ -82,7 +82,5 @@ def run_sync(config_path: str | Path | None = None, db_path: str | Path | None =
         options.target, options.simulated = target.state_target, target.simulated
         log.info("syncing %s into %s", target.label, db)
         with DuckDBDestination(db) as destination, AcceloClient(target.settings) as client:
-            if progress is not None and hasattr(progress, "attach"):
-                progress.attach(client)
             report = sync(client, destination, target.settings.entities, options, progress)
     return report, db, target

@@ -16,10 +16,10 @@ from .state import SyncState
 from .windows import DEFAULT_PAYMENTS_FULL_PASS_S
 
 
-def request_cost(rows: int) -> int:
-    """Requests a keyset scan of `rows` rows costs: its full pages plus the one (short or empty, or the top probe)
-    that ends it."""
-    return math.ceil(rows / PAGE_SIZE) + 1
+def request_cost(rows: int, ranges: int = 1) -> int:
+    """Requests a keyset scan of `rows` rows costs: its full pages plus, per id range it is split into, the one
+    page (short or empty, or the top probe) that ends the range."""
+    return math.ceil(rows / PAGE_SIZE) + ranges
 
 
 def fits(cost: int, stats: BudgetStats) -> bool:

@@ -87,6 +87,7 @@ class _Run:
             if not windows.covers_every_row(current[entity.name]):
                 requests.append(self.client.scan_request(entity.name, fields=[], key=entity.name + IDS))
         self.progress.started(report)
+        stop_waiting = self.client.add_hook("wait", self.progress.waiting)  # waits reach progress this one way
         try:
             self._consume(state, current, requests, report)
         except BudgetExhausted as err:
@@ -96,6 +97,7 @@ class _Run:
         except AcceloError as err:
             raise SyncError(f"{_entity_of(err, self.entities)}: {err}") from err
         finally:
+            stop_waiting()
             after = self.client.stats()
             report.requests = after.requests - before.requests
             report.retries = after.retries - before.retries
@@ -168,7 +170,7 @@ class _Run:
                 if page.complete and deleting is not None:
                     self._reconcile(deleting, ENTITIES[name], state, report.run_start, report)
                     self.destination.checkpoint(state)
-                self.progress.page(name, 0, report)
+                self._show_page(name, 0, report)
                 continue
             entity = ENTITIES[page.key]
             window = current[page.key]
@@ -194,7 +196,11 @@ class _Run:
             if page.complete or since_checkpoint >= self.options.checkpoint_every:
                 self.destination.checkpoint(state)
                 since_checkpoint = 0
-            self.progress.page(page.key, len(rows), report)
+            self._show_page(page.key, len(rows), report)
+
+    def _show_page(self, name: str, rows: int, report: SyncReport) -> None:
+        report.budget_remaining = self.client.stats().remaining
+        self.progress.page(name, rows, report)
 
 
 def _spans(progress: list[list[int | None]] | None) -> list[tuple[int, int | None]] | None:

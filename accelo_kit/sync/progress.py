@@ -31,6 +31,7 @@ class SyncReport:
     problems: list[str] = field(default_factory=list)  # converter summaries: values set to null
     notes: list[str] = field(default_factory=list)  # what was skipped and why (e.g. a reconciliation)
     deferred_until: float | None = None  # the budget ran out: the run stopped early at a checkpoint
+    budget_remaining: int | None = None  # what the server last said is left of the window (None: not yet known)
 
     @property
     def complete(self) -> bool:

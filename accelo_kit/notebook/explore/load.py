@@ -9,7 +9,6 @@ caller that iterated the scan itself, and Accelo's window can take the rest of a
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -24,7 +23,7 @@ from ...budget import HOURLY_LIMIT
 from ...client import AcceloClient
 from ...convert import RowConverter
 from ...entities import STANDINGS, entity
-from ...paging import PAGE_SIZE
+from ...sync.cost import request_cost
 from ..frames import to_frame
 
 LARGE_LOAD_REQUESTS = HOURLY_LIMIT // 50  # 2% of Accelo's hourly 5,000: above this a load waits for a second click
@@ -95,12 +94,12 @@ class LoadEstimate:
     @property
     def requests(self) -> int:
         """docs/performance.md: a scan of N rows costs ⌈N/100⌉ + 1 per id range; most loads use one or two."""
-        return math.ceil(self.rows / PAGE_SIZE) + 1  # PORT: the one request-cost formula (sync/cost.py)
+        return request_cost(self.rows)
 
     @property
     def at_most(self) -> int:
         """Every thread's range may end on one short page (or, for a capped load, one page still in flight)."""
-        return math.ceil(self.rows / PAGE_SIZE) + self.threads
+        return request_cost(self.rows, ranges=self.threads)
 
     @property
     def large(self) -> bool:
