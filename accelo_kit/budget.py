@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import AcceloError
-from .servertime import ServerClock
+from .servertime import ServerClock, format_utc
 
 HOURLY_LIMIT = 5000  # Accelo's documented requests per hour per deployment, until X-RateLimit-Limit says
 UNKNOWN_RESET_WAIT_S = 10
@@ -26,7 +26,7 @@ class BudgetExhausted(AcceloError):
 
     def __init__(self, resume_at: float) -> None:
         self.resume_at = resume_at
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(resume_at))
+        when = format_utc(resume_at)
         super().__init__(f"the deployment's hourly request budget is spent; it frees up at {when}")
 
 

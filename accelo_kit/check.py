@@ -5,7 +5,6 @@ real deployment does can be loaded into the simulator (`accelo-kit sim serve --v
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +13,7 @@ from .budget import BudgetExhausted
 from .client import AcceloClient, Probe
 from .config import Settings
 from .errors import AcceloError, PermissionDenied, RetriesExhausted
+from .servertime import format_utc
 
 REPORT_KEYS = ("count_type", "expires_in_type", "limit_over_100", "unknown_field", "unset_dates", "unknown_path",
                "rate_limit", "requests_used")
@@ -59,9 +59,9 @@ def _probe(client: AcceloClient, settings: Settings) -> tuple[dict[str, Any], li
     info = _envelope(client.probe("tokeninfo"), "tokeninfo")
     stats = client.stats()
     report["rate_limit"] = stats.limit
-    reset = time.strftime("%H:%M:%S UTC", time.gmtime(stats.reset)) if stats.reset else "unknown"
+    reset = format_utc(stats.reset, fmt="%H:%M:%S") if stats.reset else "unknown"
     lines = [f"credentials accepted for deployment {info.get('deployment') or token.deployment} "
-             f"(token expires {time.strftime('%Y-%m-%d', time.gmtime(int(info.get('expiry_date') or 0)))})",
+             f"(token expires {format_utc(int(info.get('expiry_date') or 0), suffix='', fmt='%Y-%m-%d')})",
              f"rate limit {stats.limit} requests a window; {stats.remaining} left, window resets at {reset}"]
 
     count = _envelope(client.probe("companies/count"), "companies/count").get("count")

@@ -105,7 +105,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _when(timestamp: int | None) -> str:
-    from .sync.progress import format_utc
+    from .servertime import format_utc
 
     return "-" if timestamp is None else format_utc(timestamp, "Z")
 

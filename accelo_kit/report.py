@@ -19,7 +19,7 @@ class TqdmProgress(SyncProgress):
     def waiting(self, seconds: float, reason: str) -> None:
         from tqdm.auto import tqdm
 
-        until = time.strftime("%H:%M:%S", time.localtime(time.time() + seconds))
+        until = _local_clock(time.time() + seconds)
         tqdm.write(f"waiting {seconds:.0f} s for the {reason} (until about {until})", file=self.file)
 
     def started(self, report: SyncReport) -> None:
@@ -64,8 +64,13 @@ def format_summary(report: SyncReport, where: str = "") -> str:
                f"{report.throttled} rate-limited, {report.waited_s:.1f} s waiting for the budget) in "
                f"{report.seconds:.1f} s" + (f" into {where}" if where else ""))
     if report.deferred_until is not None:
-        when = time.strftime("%H:%M:%S", time.localtime(report.deferred_until))
+        when = _local_clock(report.deferred_until)
         out.append(f"STOPPED EARLY: the hourly budget is spent until about {when}; the next run carries on")
     out.extend(report.problems)
     out.extend(report.notes)
     return "\n".join(out)
+
+
+def _local_clock(timestamp: float) -> str:
+    """A time of day on this machine's clock: when a person at the terminal can expect a wait to end."""
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))

@@ -45,3 +45,9 @@ class ServerClock:
 
     def seconds_until(self, server_timestamp: float) -> float:
         return server_timestamp - self.now()
+
+
+def format_utc(timestamp: float, suffix: str = " UTC", fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A server timestamp for a person, in UTC (the server's clock, not this machine's zone): the one way the kit
+    writes one. The server's times are whole seconds, so the value is rounded, not truncated."""
+    return time.strftime(fmt, time.gmtime(round(timestamp))) + suffix

@@ -1,9 +1,7 @@
-"""What a sync tells the code that shows it: the progress hooks, the report it returns, and the one way the kit
-writes a server timestamp for a person."""
+"""What a sync tells the code that shows it: the progress hooks and the report it returns."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 
@@ -51,7 +49,3 @@ class SyncProgress:
 
     def finished(self, report: SyncReport) -> None: ...
 
-
-def format_utc(timestamp: float, suffix: str = " UTC") -> str:
-    """A server timestamp as `YYYY-MM-DD HH:MM:SS` in UTC plus `suffix` (the server's times are whole seconds)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(round(timestamp))) + suffix

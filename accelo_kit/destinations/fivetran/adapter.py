@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 from ...entities import Entity
 from ...errors import AcceloError
+from ...servertime import format_utc
 from ...sync.destination import Record
-from ...sync.progress import SyncProgress, SyncReport, format_utc
+from ...sync.progress import SyncProgress, SyncReport
 from ...sync.state import StateError, SyncState
 from .idcodec import decode_ids, encode_ids
 
