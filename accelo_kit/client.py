@@ -182,13 +182,16 @@ class AcceloClient:
                            fields=",".join(fields) if fields is not None else spec.fields_param,
                            filters=tuple(filters), resume=tuple(resume) if resume is not None else None)
 
-    def scan(self, requests_: Sequence[ScanRequest]) -> Iterator[Page]:
-        """Several scans through one pool of `threads` workers, pages in arrival order (raw wire rows)."""
-        return self._scanner.scan(requests_)
+    def scan(self, requests_: Sequence[ScanRequest], on_idle: Callable[[], None] | None = None,
+             idle_s: float = 0.25) -> Iterator[Page]:
+        """Several scans through one pool of `threads` workers, pages in arrival order (raw wire rows).
+        `on_idle` runs on the consuming thread whenever no page came for `idle_s` seconds."""
+        return self._scanner.scan(requests_, on_idle, idle_s)
 
-    def iter_pages(self, name: str, filters: Iterable[str] = (), fields: Sequence[str] | None = None) -> Iterator[Page]:
-        """Raw pages of one entity, as they arrive."""
-        return self.scan([self.scan_request(name, filters, fields)])
+    def iter_pages(self, name: str, filters: Iterable[str] = (), fields: Sequence[str] | None = None,
+                   on_idle: Callable[[], None] | None = None, idle_s: float = 0.25) -> Iterator[Page]:
+        """Raw pages of one entity, as they arrive (`on_idle` as in `scan`)."""
+        return self.scan([self.scan_request(name, filters, fields)], on_idle, idle_s)
 
     def iter_records(self, name: str, filters: Iterable[str] = (),
                      fields: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -116,20 +116,26 @@ class KeysetScanner:
     page_size: int = PAGE_SIZE
     max_buffered: int | None = None  # pages fetched but not yet consumed; default 2 × threads
 
-    def scan(self, requests: Sequence[ScanRequest]) -> Iterator[Page]:
+    def scan(self, requests: Sequence[ScanRequest], on_idle: Callable[[], None] | None = None,
+             idle_s: float = 0.25) -> Iterator[Page]:
+        """Pages of every request, in arrival order. `on_idle` is called on the caller's thread whenever no page has
+        come for `idle_s` (a wait for the rate window holds every worker): the caller keeps control without a thread
+        of its own."""
         scans = [
             _Scan(r, [_Range(lo, hi) for lo, hi in (r.resume if r.resume is not None else ((0, None),))])
             for r in requests
         ]
-        return _Run(self, scans).pages()
+        return _Run(self, scans, on_idle, idle_s).pages()
 
 
 class _Run:
     """One `scan()` call: the shared schedule, its workers and the queue the caller reads."""
 
-    def __init__(self, scanner: KeysetScanner, scans: list[_Scan]) -> None:
+    def __init__(self, scanner: KeysetScanner, scans: list[_Scan], on_idle: Callable[[], None] | None,
+                 idle_s: float) -> None:
         self.scanner = scanner
         self.scans = scans
+        self.on_idle, self.idle_s = on_idle, idle_s
         self.cond = threading.Condition()
         self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.slots = threading.Semaphore(scanner.max_buffered or 2 * scanner.threads)
@@ -155,7 +161,7 @@ class _Run:
             worker.start()
         try:
             while True:
-                item = self.out.get()
+                item = self._next_out()
                 if item is _DONE:
                     break
                 self.slots.release()
@@ -168,6 +174,15 @@ class _Run:
                 self.cond.notify_all()
             for _ in workers:  # wake anyone waiting for a buffer slot
                 self.slots.release()
+
+    def _next_out(self) -> Any:
+        if self.on_idle is None:
+            return self.out.get()
+        while True:
+            try:
+                return self.out.get(timeout=self.idle_s)
+            except queue.Empty:
+                self.on_idle()
 
     # -- workers -------------------------------------------------------------------------------------------
     def _work(self) -> None:

@@ -1,16 +1,14 @@
 """What a Load click fetches, what it costs before it is spent, and the load itself.
 
-Threads: the client's scan fetches with its own pool (the only threads that make requests); one feeding thread
-iterates that scan and hands pages and budget-wait notices to the caller's thread (the kernel's) through a queue;
-converting, progress and every widget update happen on the caller's thread. The feeding thread is what lets a wait
-for the rate window be announced while it lasts: when every worker is held by the budget, no page arrives to wake a
-caller that iterated the scan itself, and Accelo's window can take the rest of an hour to turn.
+Threads: one pool per load, the client's scan's own (the only threads that make requests). The caller's thread
+(the kernel's) iterates the scan, converts, and makes every progress and widget update; budget-wait notices come
+from the workers through a queue, and the scan hands control back while no page comes (`on_idle`), so a wait for
+the rate window, which can take the rest of an hour, is announced when it starts.
 """
 
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,60 +165,43 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
     spent_before = client.stats().requests
     estimate = estimate or estimate_load(client, request)
     spec = entity(request.resource)
-    events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def waiting(seconds: float, reason: str) -> None:  # called on a scan worker: only enqueue
-        events.put(("note", f"waiting {seconds:.0f} s for the {reason}"))
-
-    def feed() -> None:  # iterates the client's scan (whose pool fetches); converting is the caller's
-        pages = client.iter_pages(request.resource, request.filters(), request.fields)
-        try:
-            for page in pages:
-                events.put(("page", page.rows))
-                if stop.is_set():
-                    break
-        except BaseException as err:  # handed to the caller, who raises it
-            events.put(("error", err))
-        finally:
-            close = getattr(pages, "close", None)  # the scan is a generator: closing it stops its workers
-            if close is not None:
-                close()
-            events.put(("done", None))
-
+    notes: queue.SimpleQueue[str] = queue.SimpleQueue()
     convert = RowConverter(spec.name, spec.column_types())
     records: list[dict[str, Any]] = []
     present: set[str] = set()
     note, shown_at = "", 0.0
+
+    def waiting(seconds: float, reason: str) -> None:  # called on a scan worker: only enqueue
+        notes.put(f"waiting {seconds:.0f} s for the {reason}")
+
+    def show(paged: bool) -> None:  # on the caller's thread, after a page or while none comes
+        nonlocal note, shown_at
+        fresh = False
+        while not notes.empty():
+            note, fresh = notes.get_nowait(), True
+        now = time.monotonic()
+        if on_progress is not None and (fresh or (paged and now - shown_at >= PROGRESS_EVERY_S)):
+            shown_at = now
+            on_progress(_progress(client, records, estimate, spent_before, note))
+
+    # The scan's own pool fetches; this thread converts and reports, and gets control back while no page comes
+    # (`on_idle`), so a wait for the rate window is shown when it starts, not when it ends.
     stop_waiting = client.add_hook("wait", waiting)
-    feeder = threading.Thread(target=feed, name="accelo-explore-feed", daemon=True)
-    feeder.start()
+    pages = client.iter_pages(request.resource, request.filters(), request.fields,
+                              on_idle=lambda: show(False), idle_s=poll_s)
     try:
-        while True:
-            try:
-                kind, item = events.get(timeout=poll_s)
-            except queue.Empty:
-                continue
-            if kind == "error":
-                raise item
-            if kind == "done":
+        for page in pages:
+            for row in page.rows:
+                present.update(row)
+            records.extend(convert(row) for row in page.rows)
+            show(True)
+            if len(records) >= request.row_cap:
                 break
-            if kind == "note":
-                note = item
-            elif kind == "page" and len(records) < request.row_cap:
-                for row in item:
-                    present.update(row)
-                records.extend(convert(row) for row in item)
-                if len(records) >= request.row_cap:
-                    stop.set()
-            now = time.monotonic()
-            if on_progress is not None and (now - shown_at >= PROGRESS_EVERY_S or kind == "note"):
-                shown_at = now
-                on_progress(_progress(client, records, estimate, spent_before, note))
     finally:
-        stop.set()
+        close = getattr(pages, "close", None)  # the scan is a generator: closing it stops its workers
+        if close is not None:
+            close()
         stop_waiting()
-    feeder.join(timeout=5)
     records.sort(key=lambda r: r["id"])
     del records[request.row_cap:]
     columns = [c for c in spec.field_names if c in present] if records else list(spec.field_names)
