@@ -36,27 +36,50 @@ DEPLOYMENT_HELP = (
 )
 
 
+def _doc(text: str) -> dict[str, str]:
+    """A configuration key's description, for docs/configuration.md (generated from the fields)."""
+    return {"doc": text}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated configuration. Build it with `Settings.load(...)`, `from_mapping` or `from_env`."""
 
-    client_id: str
-    client_secret: str = field(repr=False)
-    deployment: str | None = None
-    base_url: str | None = None  # scheme://host[:port], no path
-    # 8 threads: Accelo asks for "a reasonable number" of concurrent calls, and at ~100 ms a request 8 threads
-    # already spend the hourly 5,000 in about a minute; more threads only shorten bursts.
-    threads: int = 8
-    scope: str = "read(all)"
-    request_timeout: float = 30.0
-    budget_reserve: int | None = None  # None: 10% of the server's advertised limit
-    entities: tuple[str, ...] = tuple(ENTITIES)
-    start_date: date | None = None
-    overlap_seconds: int = 300
-    max_attempts: int = 8  # per request, retriable errors only
-    max_retry_wait: float = 600.0  # seconds of backoff per request before giving up (429 waits not included)
-    reconcile_every_days: float = 7.0  # how often to look for hard deletes (an id scan); 0: every run
-    max_rate_wait: float | None = None  # longest wait for the rate window; longer: stop at a checkpoint. None: wait
+    # Each key's description lives beside its declaration; docs/configuration.md's table is generated from it
+    # (`make docs`).
+    client_id: str = field(metadata=_doc(
+        "The service application's client id (Accelo → Configuration → API). Required."))
+    client_secret: str = field(repr=False, metadata=_doc(
+        "The service application's secret. Required. Never shown in `repr`, `str`, errors or logs."))
+    deployment: str | None = field(default=None, metadata=_doc(
+        "`acme` of `acme.accelo.com`. A pasted `acme.accelo.com` or `https://acme.api.accelo.com/` is reduced to "
+        "`acme`; anything that could point at another host is refused. Required unless `base_url` is given."))
+    base_url: str | None = field(default=None, metadata=_doc(
+        "`scheme://host[:port]` where the API really lives (the simulator, a test server). The kit adds `/api/v0` "
+        "and `/oauth2/v0` itself; a trailing `/api/v0` is dropped. Plain `http://` only for loopback hosts."))
+    threads: int = field(default=8, metadata=_doc(
+        "Requests in flight, 1–32. Eight already spend the hourly 5,000 in about a minute at ~100 ms a request; "
+        "Accelo asks for \"a reasonable number\" of concurrent calls. An explicit value always wins over a saved "
+        "tuning result."))
+    scope: str = field(default="read(all)", metadata=_doc("OAuth scope, e.g. `read(companies,jobs)`."))
+    request_timeout: float = field(default=30.0, metadata=_doc("Seconds for one request."))
+    budget_reserve: int | None = field(default=None, metadata=_doc(
+        "Requests per rate window left for the deployment's other integrations. Unset: 10% of the limit the "
+        "server advertises."))
+    entities: tuple[str, ...] = field(default=tuple(ENTITIES), metadata=_doc("Comma list of the resources to sync."))
+    start_date: date | None = field(default=None, metadata=_doc(
+        "ISO date (`2024-01-31`) bounding the very first sync; not in the future."))
+    overlap_seconds: int = field(default=300, metadata=_doc(
+        "How far each incremental window reaches back before the saved cursor (0 to 7 days)."))
+    max_attempts: int = field(default=8, metadata=_doc("Attempts per request for retriable failures (1–100)."))
+    max_retry_wait: float = field(default=600.0, metadata=_doc(
+        "Seconds of backoff per request before giving up. Waits for the rate window do not count."))
+    reconcile_every_days: float = field(default=7.0, metadata=_doc(
+        "How often each entity is checked for hard deletes (an id scan); `0`: every run."))
+    max_rate_wait: float | None = field(default=None, metadata=_doc(
+        "The longest wait, in seconds, for the hourly rate window once the budget is spent; a later reset stops "
+        "the run at a checkpoint instead (exit code 3; the next run carries on). Unset, the CLI and notebooks "
+        "wait as long as it takes; `connector.py` uses 300."))
 
     def __post_init__(self) -> None:
         problems = []

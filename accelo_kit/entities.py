@@ -10,8 +10,14 @@ from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
 
 ColumnType = Literal["int", "link", "decimal", "timestamp", "bool", "str"]
-# date_modified: a window on date_modified; created: new rows by id (no edits visible); full: refetch everything
 Strategy = Literal["date_modified", "created", "full"]
+# what each strategy fetches in a run (docs/sync.md's resource table is generated from this)
+STRATEGIES: dict[Strategy, str] = {
+    "date_modified": "a window on `date_modified`, from the saved cursor less the overlap to the run's start on the "
+                     "server's clock",
+    "created": "new rows by id (`date_created` for the first sync); edits only seen by the periodic full pass",
+    "full": "refetched in full every run (no date fields to filter on)",
+}
 
 
 @dataclass(frozen=True)

@@ -34,41 +34,6 @@ STACK_LINE = re.compile(r"^separate (?P<name>[a-z]+) \(imported only from (?P<us
 # What each configuration key means, for keys whose field in Settings carries no `metadata={"doc": ...}`. The
 # field's own metadata wins: move a sentence from here into config.py and this table shrinks. A key missing from
 # both, or a sentence here for a key Settings does not have, fails the generator.
-KEY_DOCS = {
-    "client_id": "The service application's client id (Accelo → Configuration → API). Required.",
-    "client_secret": "The service application's secret. Required. Never shown in `repr`, `str`, errors or logs.",
-    "deployment": "`acme` of `acme.accelo.com`. A pasted `acme.accelo.com` or `https://acme.api.accelo.com/` is "
-                  "reduced to `acme`; anything that could point at another host is refused. Required unless "
-                  "`base_url` is given.",
-    "base_url": "`scheme://host[:port]` where the API really lives (the simulator, a test server). The kit adds "
-                "`/api/v0` and `/oauth2/v0` itself; a trailing `/api/v0` is dropped. Plain `http://` only for "
-                "loopback hosts.",
-    "threads": "Requests in flight, 1–32. Eight already spend the hourly 5,000 in about a minute at ~100 ms a "
-               "request; Accelo asks for \"a reasonable number\" of concurrent calls. An explicit value always wins "
-               "over a saved tuning result.",
-    "scope": "OAuth scope, e.g. `read(companies,jobs)`.",
-    "request_timeout": "Seconds for one request.",
-    "budget_reserve": "Requests per rate window left for the deployment's other integrations. Unset: 10% of the "
-                      "limit the server advertises.",
-    "entities": "Comma list of the resources to sync.",
-    "start_date": "ISO date (`2024-01-31`) bounding the very first sync; not in the future.",
-    "overlap_seconds": "How far each incremental window reaches back before the saved cursor (0 to 7 days).",
-    "max_attempts": "Attempts per request for retriable failures (1–100).",
-    "max_retry_wait": "Seconds of backoff per request before giving up. Waits for the rate window do not count.",
-    "reconcile_every_days": "How often each entity is checked for hard deletes (an id scan); `0`: every run.",
-    "max_rate_wait": "The longest wait, in seconds, for the hourly rate window once the budget is spent; a later "
-                     "reset stops the run at a checkpoint instead (exit code 3; the next run carries on). Unset, "
-                     "the CLI and notebooks wait as long as it takes; `connector.py` uses 300.",
-}
-
-STRATEGY_DOCS = {
-    "date_modified": "a window on `date_modified`, from the saved cursor less the overlap to the run's start on "
-                     "the server's clock",
-    "created": "new rows by id (`date_created` for the first sync); edits only seen by the periodic full pass",
-    "full": "refetched in full every run (no date fields to filter on)",
-}
-
-
 # -- blocks -------------------------------------------------------------------------------------------------------
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -88,16 +53,12 @@ def config_keys() -> str:
     from accelo_kit import config
 
     env_by_key = {key: var for key, var in config.ENV_KEYS.items()}
-    names = {f.name for f in dataclasses.fields(config.Settings)}
-    stray = sorted(set(KEY_DOCS) - names)
-    if stray:
-        raise SystemExit(f"tools/gen_docs.py documents keys Settings does not have: {', '.join(stray)}")
     rows = ["| key | default | environment | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(config.Settings):
-        doc = f.metadata.get("doc") or KEY_DOCS.get(f.name)
+        doc = f.metadata.get("doc")
         if not doc:
             raise SystemExit(f"configuration key {f.name} has no description: give its field in "
-                             f"accelo_kit/config.py metadata={{'doc': ...}}")
+                             "accelo_kit/config.py metadata=_doc(...)")
         if f.default is not dataclasses.MISSING:
             default = _default(f.default)
         elif f.default_factory is not dataclasses.MISSING:
@@ -110,12 +71,12 @@ def config_keys() -> str:
 
 
 def resources() -> str:
-    from accelo_kit.entities import ENTITIES
+    from accelo_kit.entities import ENTITIES, STRATEGIES
 
     rows = ["| resource (table) | strategy | what each run fetches | primary key | columns |", "|---|---|---|---|---|"]
     for entity in ENTITIES.values():
         columns = ", ".join(f"{c.name} ({c.type})" for c in entity.columns)
-        rows.append(f"| `{entity.name}` | `{entity.strategy}` | {_cell(STRATEGY_DOCS.get(entity.strategy, ''))} | "
+        rows.append(f"| `{entity.name}` | `{entity.strategy}` | {_cell(STRATEGIES[entity.strategy])} | "
                     f"`{entity.primary_key}` | {columns} |")
     return "\n".join(rows) + "\n"
 
