@@ -13,6 +13,7 @@ a low-water mark a sync can checkpoint and hand back as `resume` after a crash.
 
 from __future__ import annotations
 
+import enum
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -103,7 +104,13 @@ class _Work:
         return params
 
 
-_DONE = object()
+class _Done(enum.Enum):
+    """The marker the last worker puts after the last page: the scan is over."""
+
+    DONE = "done"
+
+
+_DONE = _Done.DONE
 
 
 @dataclass
@@ -137,7 +144,7 @@ class _Run:
         self.scans = scans
         self.on_idle, self.idle_s = on_idle, idle_s
         self.cond = threading.Condition()
-        self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.out: queue.SimpleQueue[Page | _Done] = queue.SimpleQueue()
         self.slots = threading.Semaphore(scanner.max_buffered or 2 * scanner.threads)
         self.stopped = False
         self.error: BaseException | None = None
@@ -175,7 +182,7 @@ class _Run:
             for _ in workers:  # wake anyone waiting for a buffer slot
                 self.slots.release()
 
-    def _next_out(self) -> Any:
+    def _next_out(self) -> Page | _Done:
         if self.on_idle is None:
             return self.out.get()
         while True:
