@@ -8,6 +8,7 @@ source with `ast` (nothing is imported), so a module whose extra is not installe
 from __future__ import annotations
 
 import ast
+import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,32 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return result
 
 
+def _one_cycle(edges: dict[str, set[str]], members: set[str]) -> list[str]:
+    """A shortest cycle through the first member of a component (breadth first): the path a reader follows to
+    see the cycle, rather than every edge of the component."""
+    start = min(members)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for child in sorted(edges.get(node, set()) & members):
+                if child == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if child not in came_from:
+                    came_from[child] = node
+                    following.append(child)
+        frontier = following
+    return [start]
+
+
+def _path(cycle: list[str], example: dict[tuple[str, str], Import]) -> str:
+    return " → ".join(str(example[(a, b)]) for a, b in itertools.pairwise(cycle))
+
+
 def _unit(module: str, package: str) -> str:
     """The child of `package` that holds `module` (a flat module is its own unit)."""
     rest = module[len(package) + 1:]
@@ -138,10 +165,10 @@ def problems(root: Path = ROOT, layers: Layers | None = None, package: str = PAC
     edges: dict[str, set[str]] = {}
     for imp in found:
         edges.setdefault(imp.source, set()).add(imp.target)
+    example = {(i.source, i.target): i for i in reversed(found)}
     for cycle in _cycles(edges):
-        members = set(cycle)
-        names = "; ".join(str(i) for i in found if i.source in members and i.target in members)
-        out.append(f"import cycle between modules {', '.join(cycle)}: {names}")
+        path = _path(_one_cycle(edges, set(cycle)), example)
+        out.append(f"import cycle between modules {', '.join(cycle)}: {path}")
     # cycles between packages: at every package, between its children (flat modules and subpackages)
     for parent in sorted(m for m, p in modules.items() if p.name == "__init__.py"):
         inside = [i for i in found if i.source.startswith(parent + ".") and i.target.startswith(parent + ".")]
@@ -153,11 +180,9 @@ def problems(root: Path = ROOT, layers: Layers | None = None, package: str = PAC
         for cycle in _cycles(unit_edges):
             if all(c in modules and modules[c].name != "__init__.py" for c in cycle):
                 continue  # flat modules only: already reported as a module cycle
-            members = set(cycle)
-            names = "; ".join(str(i) for i in inside
-                              if _unit(i.source, parent) in members and _unit(i.target, parent) in members
-                              and _unit(i.source, parent) != _unit(i.target, parent))
-            out.append(f"import cycle between packages {', '.join(cycle)}: {names}")
+            units = {(_unit(i.source, parent), _unit(i.target, parent)): i for i in reversed(inside)}
+            path = _path(_one_cycle(unit_edges, set(cycle)), units)
+            out.append(f"import cycle between packages {', '.join(cycle)}: {path}")
     return out
 
 
