@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-window", type=float, default=3600.0, help="window length in seconds")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="any other simulator setting, e.g. count_type=number, rate_window=rolling, "
-                            "sizes=companies:500,staff:20 (see README)")
+                            "sizes=companies:500,staff:20 (docs/simulator.md)")
     serve.add_argument("--variants", metavar="REPORT", help="a report from `accelo-kit check --json`: serve the "
                                                                "variants a real deployment showed")
     serve.set_defaults(run=_sim_serve)
