@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from .auth import TokenIssuer
 from .faults import Faults
 from .log import RequestLog
+from .neighbours import Neighbours
 from .ratelimit import RateLimiter
 from .render import Renderer
 from .settings import SimSettings
@@ -25,6 +26,7 @@ class SimBackend(Protocol):
     log: RequestLog
     renderer: Renderer
     workers: threading.BoundedSemaphore
+    neighbours: Neighbours
 
     def clock(self) -> float: ...
 

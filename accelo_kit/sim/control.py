@@ -38,6 +38,10 @@ def handle(sim: SimBackend, method: str, path: str, body: bytes) -> dict[str, An
         return _faults(sim, payload)
     if method == "POST" and route == "mutate":
         return _mutate(sim, payload)
+    if method == "GET" and route == "neighbours":
+        return {"neighbours": sim.neighbours.summary()}
+    if method == "POST" and route == "neighbours":
+        return _neighbours(sim, payload)
     if method == "POST" and route == "settings":
         try:
             sim.set(**payload)
@@ -83,3 +87,24 @@ def _mutate(sim: SimBackend, payload: dict[str, Any]) -> dict[str, Any]:
     except (KeyError, ValueError) as err:
         raise ApiError.invalid(str(err)) from None
     return {"ids": ids}
+
+
+def _neighbours(sim: SimBackend, payload: dict[str, Any]) -> dict[str, Any]:
+    """`{"action": "start", "spec": "steady:2.5", "name": "acct", "delay_s": 0, "stop_after_s": 30}`,
+    `{"action": "stop", "name": "acct", "after_s": 0}` (no name: every neighbour)."""
+    action = payload.get("action")
+    try:
+        if action == "start":
+            stop_after = payload.get("stop_after_s")
+            started = sim.neighbours.start(str(payload.get("spec", "")), str(payload.get("name", "")),
+                                           float(payload.get("delay_s", 0.0)),
+                                           None if stop_after is None else float(stop_after))
+            changed = [started]
+        elif action == "stop":
+            name = payload.get("name")
+            changed = sim.neighbours.stop(None if name is None else str(name), float(payload.get("after_s", 0.0)))
+        else:
+            raise ApiError.invalid("neighbours takes action start (with a spec) or stop")
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ApiError.invalid(str(err).strip("'\"")) from None
+    return {"changed": changed, "neighbours": sim.neighbours.summary()}

@@ -21,6 +21,7 @@ class LogEntry:
     remaining: int | None = None  # X-RateLimit-Remaining sent back
     counted: bool = False  # spent one request of the rate budget
     token: str = field(default="", repr=False)  # a short hash of the bearer token, to tell clients apart
+    neighbour: str = ""  # the background integration that sent it (sim/neighbours.py); "" for a client's request
 
 
 class RequestLog:
@@ -32,9 +33,11 @@ class RequestLog:
         with self._lock:
             self._entries.append(entry)
 
-    def entries(self, path_prefix: str = "") -> list[LogEntry]:
+    def entries(self, path_prefix: str = "", *, neighbours: bool = True) -> list[LogEntry]:
+        """The entries whose path starts with `path_prefix`; without the neighbours' (whose paths are
+        `/_neighbour/NAME`) when `neighbours` is False."""
         with self._lock:
-            return [e for e in self._entries if e.path.startswith(path_prefix)]
+            return [e for e in self._entries if e.path.startswith(path_prefix) and (neighbours or not e.neighbour)]
 
     def clear(self) -> None:
         with self._lock:

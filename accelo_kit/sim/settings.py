@@ -7,6 +7,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .neighbours import parse_neighbours
+
 # 2026-11-01T00:00:00Z. Generated history ends here, so the same seed gives the same data on any day.
 DEFAULT_ANCHOR = 1_793_491_200
 
@@ -47,6 +49,8 @@ class SimSettings:
     rate_limit: int = 5000
     rate_window_s: float = 3600.0
     rate_window: Literal["fixed", "rolling"] = "fixed"
+    # other integrations spending the same window (sim/neighbours.py), e.g. "steady:2.5,burst:30/3s/every60s"
+    neighbours: str = ""
 
     # latency model: base + per_row * rows + uniform jitter of ±jitter × that, at most `workers` served at once
     latency_ms: float = 0.0
@@ -88,6 +92,10 @@ class SimSettings:
             problems.append("workers must be >= 1")
         if self.rate_limit < 1 or self.rate_window_s <= 0:
             problems.append("rate_limit and rate_window_s must be positive")
+        try:
+            parse_neighbours(self.neighbours)
+        except ValueError as err:
+            problems.append(f"neighbours: {err}")
         if problems:
             raise ValueError("invalid simulator settings: " + "; ".join(problems))
 

@@ -13,6 +13,7 @@ from .auth import TokenIssuer
 from .errors import ApiError
 from .faults import Faults
 from .log import RequestLog
+from .neighbours import Neighbours, NeighbourSpec, parse_neighbours
 from .ratelimit import RateLimiter
 from .render import Renderer
 from .schema import RESOURCES
@@ -41,6 +42,7 @@ class Simulator:
         self.rate = RateLimiter(self.settings.rate_limit, self.settings.rate_window_s, self.settings.rate_window)
         self.faults = Faults(self.settings.fault_seed)
         self.log = RequestLog()
+        self.neighbours = Neighbours(self.clock, lambda: self.rate, self.log)
         self.renderer = Renderer(self.store.tables, self.settings.unset_date)
         self.workers = threading.BoundedSemaphore(self.settings.workers)
         self._latency_rng = random.Random(self.settings.seed)
@@ -59,12 +61,15 @@ class Simulator:
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                             name="accelo-sim", daemon=True)
             self._thread.start()
+            self.neighbours.reopen()
+            self.neighbours.configure(parse_neighbours(self.settings.neighbours))
         return self.base_url
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        self.neighbours.close()
         server.stopping.set()
         server.shutdown()
         server.close_all_connections()
@@ -117,6 +122,28 @@ class Simulator:
                                           self.settings.lockout_s)
         if "fault_seed" in changes:
             self.faults.reseed(self.settings.fault_seed)
+        if "neighbours" in changes and self._server is not None:
+            self.neighbours.configure(parse_neighbours(self.settings.neighbours))
+
+    # -- other integrations on the deployment (sim/neighbours.py) -------------------------------------------
+    def start_neighbour(self, spec: NeighbourSpec | str, name: str = "", delay_s: float = 0.0,
+                        stop_after_s: float | None = None) -> str:
+        """Start a background integration now (or `delay_s` from now) that spends the same rate window; its name.
+
+        `spec` is a NeighbourSpec or its text form (`steady:2.5`, `burst:30/3s/every60s`); `stop_after_s` stops it
+        that long from now. Restarting a known name restarts its schedule and keeps its counts."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running: start it before its neighbours")
+        return self.neighbours.start(spec, name, delay_s, stop_after_s)
+
+    def stop_neighbour(self, name: str | None = None, after_s: float = 0.0) -> list[str]:
+        """Stop one neighbour (all when `name` is None) now or `after_s` from now; the names stopped."""
+        return self.neighbours.stop(name, after_s)
+
+    def neighbour_summary(self) -> dict[str, dict[str, Any]]:
+        """Per neighbour: `spec`, `active`, `sent`, `counted`, `refused` (429s), and `windows` (the same per rate
+        window: `start`, `sent`, `refused`)."""
+        return self.neighbours.summary()
 
     # -- behaviour the server asks for ---------------------------------------------------------------------
     def service_time(self, rows: int) -> float:
