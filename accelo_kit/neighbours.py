@@ -10,13 +10,15 @@ estimate, as for the budget: a later reset, or within one reset the lower remain
 sometimes by a proxy or a fault) and an answer without headers say nothing of the others; a request answered without
 headers may still have been counted, so it stays among ours.
 
-W is Accelo's hour unless the server shows it shorter: the longest reset − now seen (a window fresh from its reset,
-or a rolling window's first request) is taken as W. The estimator is pure: the clock is injected, no thread or I/O.
+W is Accelo's hour unless the server shows it shorter: the longest reset − now seen, in whole seconds (a window fresh
+from its reset, or a rolling window's first request), is taken as W.
+The estimator is pure: the clock is injected, no thread or I/O.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,8 +82,9 @@ class Neighbours:
         if mine is not None:
             mine.answered = True
             mine.counted = status != 429
-        if reset is not None and self._fixed_window is None and reset - now > self._learned_window:
-            self._learned_window = min(HOUR_S, reset - now)
+        if reset is not None and self._fixed_window is None:
+            # resets are whole seconds (a rolling one rounded up, so up to a second past now + W): whole seconds
+            self._learned_window = max(self._learned_window, min(HOUR_S, float(math.floor(reset - now + 0.1))))
         if limit is None or remaining is None or reset is None or status == 429:
             return  # nothing said of the others (a 429's remaining is 0 whoever spent the window)
         if mine is not None:

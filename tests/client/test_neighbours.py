@@ -132,10 +132,10 @@ def test_another_integration_is_measured_while_the_kit_scans(kind: str) -> None:
     """A second integration (plain requests, its own token) spends a known number of requests in each window while
     the kit scans; the kit's estimate of the others, read on every answer, is within ±2 requests (or ±10%) of what
     the simulator's log says the others had spent in that window at that moment."""
-    limit, window = 60, 2.0
-    sizes = {**SMALL_SIZES, "invoices": 8000}
-    with Simulator(sizes=sizes, seed=8, rate_limit=limit, rate_window_s=window, rate_window=kind) as sim, \
-            client_for(sim, budget_reserve=0, threads=4) as client:
+    limit, window = 200, 2.0  # the kit, slowed by latency, spends about 100 a window: readings span each window
+    sizes = {**SMALL_SIZES, "invoices": 16000}
+    with Simulator(sizes=sizes, seed=8, rate_limit=limit, rate_window_s=window, rate_window=kind,
+                   latency_ms=30) as sim, client_for(sim, threads=2) as client:
         other = RawApi(sim)
         other.login()
         readings: list[tuple[float, int | None]] = []
@@ -165,7 +165,7 @@ def test_another_integration_is_measured_while_the_kit_scans(kind: str) -> None:
             return sum(1 for t in theirs if start <= t <= at)
 
         checked = [(estimate, truth(at)) for at, estimate in readings if estimate is not None]
-        assert len(checked) >= len(readings) // 2
+        assert len(checked) >= len(readings) // 2 and max(true for _, true in checked) >= 10
         worst = max(abs(estimate - true) - max(2, 0.1 * true) for estimate, true in checked)
         misses = [(e, t) for e, t in checked if abs(e - t) > max(2, 0.1 * t)]
         print(f"{kind}: {len(checked)} readings, worst excess {worst:.1f}, misses {len(misses)}",
