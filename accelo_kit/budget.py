@@ -8,12 +8,14 @@ request learns the new `Remaining` before the others follow.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import AcceloError
+from .neighbours import Neighbours
 from .servertime import ServerClock, format_utc
 
 HOURLY_LIMIT = 5000  # Accelo's documented requests per hour per deployment, until X-RateLimit-Limit says
@@ -40,6 +42,10 @@ class BudgetStats:
     remaining: int | None
     reset: float | None  # server unix time
     reserve: int | None
+    # the other integrations on the deployment, estimated from the headers (None while unknown)
+    others_this_window: int | None = None
+    others_rate_per_s: float | None = None
+    others_previous_window: int | None = None
 
 
 class RateBudget:
@@ -62,6 +68,9 @@ class RateBudget:
         self.requests = self.retries = self.throttled = 0
         self.waited_s = 0.0
         self._on_wait = on_wait  # told once per held request, before a wait longer than half a second
+        # what the others spend, fed every request: measurement only, it does not decide when a request goes
+        self.neighbours = Neighbours(clock.now)
+        self._tickets = threading.local()  # each thread's requests in flight, oldest first
 
     @property
     def reserve(self) -> int:
@@ -89,6 +98,7 @@ class RateBudget:
                 self._cond.wait(timeout=None if delay is None else min(delay, 5.0))
             self.in_flight += 1
             self.requests += 1
+            self._my_tickets().append(self.neighbours.sent())
         held = time.monotonic() - started
         if held > 0.001:
             with self._cond:
@@ -116,12 +126,27 @@ class RateBudget:
         """Account for a finished request: its headers (if it got any) update what we know of the window."""
         with self._cond:
             self.in_flight -= 1
+            tickets = self._my_tickets()
+            if tickets:
+                self._observe(tickets.popleft(), headers, status)
             if headers is not None:
                 self._learn(headers, throttled=status == 429)
             told = headers is not None and _int(headers.get("X-RateLimit-Remaining")) is not None
             if not told and self.remaining is not None:  # (while unknown, the next lone probe's answer counts it)
                 self.unanswered += 1
             self._cond.notify_all()
+
+    def _my_tickets(self) -> collections.deque[int]:
+        tickets: collections.deque[int] | None = getattr(self._tickets, "queue", None)
+        if tickets is None:
+            tickets = self._tickets.queue = collections.deque()
+        return tickets
+
+    def _observe(self, ticket: int, headers: Mapping[str, str] | None, status: int | None) -> None:
+        limit, remaining, reset = ((None, None, None) if headers is None else
+                                   (_int(headers.get(h)) for h in
+                                    ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")))
+        self.neighbours.answered(ticket, limit, remaining, None if reset is None else float(reset), status)
 
     def count_retry(self) -> None:
         with self._cond:
@@ -149,8 +174,10 @@ class RateBudget:
 
     def stats(self) -> BudgetStats:
         with self._cond:
+            others = self.neighbours.estimate()
             return BudgetStats(self.requests, self.retries, self.throttled, self.waited_s, self.limit,
-                               self.remaining, self.reset, self.reserve if self.limit is not None else None)
+                               self.remaining, self.reset, self.reserve if self.limit is not None else None,
+                               others.this_window, others.rate_per_s, others.previous_window)
 
 
 def _int(value: str | None) -> int | None:

@@ -123,3 +123,11 @@ def test_hooks_may_be_added_and_removed_while_threads_send() -> None:
             stop.set()
             churner.join(timeout=5)
         assert len(ids) == len(set(ids)) == 1500
+
+
+def test_the_stats_fields_are_exactly_these() -> None:
+    """stats() is public: its fields are pinned too (issue 13 added the other integrations' use, None while unknown)."""
+    import dataclasses
+    assert [f.name for f in dataclasses.fields(ClientStats)] == [
+        "requests", "retries", "throttled", "waited_s", "limit", "remaining", "reset", "reserve",
+        "others_this_window", "others_rate_per_s", "others_previous_window", "tokens_fetched"]
