@@ -60,9 +60,7 @@ def format_summary(report: SyncReport, where: str = "") -> str:
     """The table a person reads after a sync: a line per entity, the totals, and what stopped or was skipped."""
     rows = summary_rows(report)
     out = [format_table(rows, list(rows[0]) if rows else ["entity"], left_headers=True, strip=False)]
-    out.append(f"{sum(r['rows'] for r in rows)} rows, {report.requests} requests ({report.retries} retries, "
-               f"{report.throttled} rate-limited, {report.waited_s:.1f} s waiting for the budget) in "
-               f"{report.seconds:.1f} s" + (f" into {where}" if where else ""))
+    out.append(report.totals() + (f" into {where}" if where else ""))
     if report.deferred_until is not None:
         when = _local_clock(report.deferred_until)
         out.append(f"STOPPED EARLY: the hourly budget is spent until about {when}; the next run carries on")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+from datetime import date, datetime, timezone
 
 
 class ServerClock:
@@ -51,3 +52,8 @@ def format_utc(timestamp: float, suffix: str = " UTC", fmt: str = "%Y-%m-%d %H:%
     """A server timestamp for a person, in UTC (the server's clock, not this machine's zone): the one way the kit
     writes one. The server's times are whole seconds, so the value is rounded, not truncated."""
     return time.strftime(fmt, time.gmtime(round(timestamp))) + suffix
+
+
+def day_start_utc(day: date) -> int:
+    """A calendar day's first second in UTC, as the unix seconds Accelo's date filters take."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())

@@ -35,6 +35,12 @@ class SyncReport:
     def complete(self) -> bool:
         return self.deferred_until is None and all(e.complete for e in self.entities.values())
 
+    def totals(self) -> str:
+        """The run in one line, as the CLI's summary and the Fivetran log both say it."""
+        rows = sum(e.rows for e in self.entities.values())
+        return (f"{rows} rows, {self.requests} requests ({self.retries} retries, {self.throttled} rate-limited, "
+                f"{self.waited_s:.1f} s waiting for the budget) in {self.seconds:.1f} s")
+
 
 class SyncProgress:
     """Hooks for progress display; the defaults do nothing. Called on the syncing thread, except `waiting`, which

@@ -13,11 +13,11 @@ of them to prove the suite catches a wrong rule (tests/broken_variants.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from ..config import Settings
 from ..entities import Entity
+from ..servertime import day_start_utc
 from .state import EntityState, Window
 
 DEFAULT_PAYMENTS_FULL_PASS_S = 24 * 3600
@@ -29,7 +29,7 @@ def next_window(entity: Entity, saved: EntityState, run_start: int, settings: Se
     if saved.window is not None:
         return saved.window
     start = settings.start_date
-    start_ts = int(datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()) if start else None
+    start_ts = day_start_utc(start) if start else None
     if entity.strategy == "date_modified":
         if saved.cursor is not None:
             after: int | None = saved.cursor - settings.overlap_seconds - 1

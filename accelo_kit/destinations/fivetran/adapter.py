@@ -163,10 +163,8 @@ class LogProgress(SyncProgress):
         self.log.info(f"waiting {seconds:.0f} s for the {reason}")
 
     def finished(self, report: SyncReport) -> None:
-        rows = sum(e.rows for e in report.entities.values())
-        self.log.info(f"sync summary: {rows} rows, {report.requests} requests ({report.retries} retries, "
-                      f"{report.throttled} rate-limited, {report.waited_s:.1f} s waiting for the budget) in "
-                      f"{report.seconds:.1f} s; " + ", ".join(f"{e.name} {e.rows}" for e in report.entities.values()))
+        self.log.info(f"sync summary: {report.totals()}; "
+                      + ", ".join(f"{e.name} {e.rows}" for e in report.entities.values()))
         for problem in report.problems:
             self.log.warning(problem)
         if report.deferred_until is not None:

@@ -12,7 +12,7 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -21,6 +21,7 @@ from ...budget import HOURLY_LIMIT
 from ...client import AcceloClient
 from ...convert import RowConverter
 from ...entities import STANDINGS, entity
+from ...servertime import day_start_utc
 from ...sync.cost import request_cost
 from ..frames import to_frame
 
@@ -57,9 +58,9 @@ class LoadRequest:
         out = []
         field_name = date_field(self.resource)
         if field_name and self.date_from:
-            out.append(f"{field_name}_after({_epoch(self.date_from) - 1})")
+            out.append(f"{field_name}_after({day_start_utc(self.date_from) - 1})")
         if field_name and self.date_to:
-            out.append(f"{field_name}_before({_epoch(self.date_to + timedelta(days=1))})")
+            out.append(f"{field_name}_before({day_start_utc(self.date_to + timedelta(days=1))})")
         standing = self.standing.strip()
         if standing and self.resource in STANDINGS:
             out.append(f"standing({standing})")
@@ -69,10 +70,6 @@ class LoadRequest:
 def date_field(resource: str) -> str | None:
     """The date a range filters on: the incremental cursor (date_modified; payments: date_created; staff: none)."""
     return entity(resource).cursor_field
-
-
-def _epoch(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 
 
 # -- what it costs -----------------------------------------------------------------------------------------------
