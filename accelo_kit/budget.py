@@ -4,22 +4,36 @@ The server's `X-RateLimit-*` headers are the truth (other integrations spend the
 lets a request go only if, counting every request already in flight, `Remaining` stays at or above the reserve.
 When the window is spent, or after a 429, everyone waits for the reset on the server's clock, then one probe
 request learns the new `Remaining` before the others follow.
+
+The policy (docs/reliability.md, A good neighbour), `adaptive` by default:
+- the reserve is the larger of `budget_reserve` (the floor) and what the other integrations are seen to need until
+  the window resets: their rate (accelo_kit/neighbours.py) × the time left × MARGIN, plus one;
+- pacing: while the work the caller expects (`expect`) is more than the window still allows, requests are spread
+  evenly over the time left to the reset instead of spent in a burst, so the others are seen early. Unknown work
+  is not paced until it first meets a spent window. Work that fits goes as fast as the threads allow.
+Waiting for the others' share or for pacing is not waiting for a spent budget: it never raises BudgetExhausted.
+`fixed` keeps only the floor, and no pacing.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .config import BUDGET_POLICIES
 from .errors import AcceloError
-from .neighbours import Neighbours
+from .neighbours import HOUR_S, Neighbours
 from .servertime import ServerClock, format_utc
 
 HOURLY_LIMIT = 5000  # Accelo's documented requests per hour per deployment, until X-RateLimit-Limit says
 UNKNOWN_RESET_WAIT_S = 10
+MARGIN = 1.1  # the others' need is their rate × the time left × this, plus one request
+PACE_AHEAD = 0.95  # a paced window's requests are spread over this share of its time left (answers take time)
+STALE_CHECK_S = 1.0  # a request held for the others' share looks again at least this often
 WaitListener = Callable[[float, str], None]  # (seconds, reason) before a wait starts
 
 
@@ -37,23 +51,40 @@ class BudgetStats:
     requests: int
     retries: int
     throttled: int  # 429s received
-    waited_s: float  # time requests spent held back by the budget
+    waited_s: float  # time requests spent held back by the budget (all causes)
     limit: int | None
     remaining: int | None
     reset: float | None  # server unix time
-    reserve: int | None
+    reserve: int | None  # the floor: budget_reserve, or 10% of the limit
     # the other integrations on the deployment, estimated from the headers (None while unknown)
     others_this_window: int | None = None
     others_rate_per_s: float | None = None
     others_previous_window: int | None = None
+    policy: str = "adaptive"  # budget_policy
+    reserve_now: int | None = None  # what is kept now: the floor, or the others' need if larger (adaptive)
+    window_kind: str = "fixed"  # fixed or rolling, as the headers have shown it
+    window_s: float = HOUR_S
+    paced: bool = False  # requests are being spread over the window (the expected work does not fit)
+    paced_s: float = 0.0  # of waited_s: held by pacing
+    yielded_s: float = 0.0  # of waited_s: held to leave the others their need
+    expected: int | None = None  # requests the caller still expects to send (None: not said)
+
+    @property
+    def left_to_others(self) -> int:
+        """Requests kept for the others above the floor at this moment."""
+        return max(0, (self.reserve_now or 0) - (self.reserve or 0))
 
 
 class RateBudget:
     def __init__(self, clock: ServerClock, reserve: int | None = None, max_wait_s: float | None = None,
-                 on_wait: WaitListener | None = None) -> None:
+                 on_wait: WaitListener | None = None, policy: str = "adaptive",
+                 window_s: float = HOUR_S) -> None:
+        if policy not in BUDGET_POLICIES:
+            raise ValueError(f"unknown budget policy {policy!r}: expected one of {', '.join(BUDGET_POLICIES)}")
         self.clock = clock
         self.configured_reserve = reserve
         self.max_wait_s = max_wait_s  # a longer wait for the window raises BudgetExhausted instead
+        self.policy = policy
         self._cond = threading.Condition()
         self.limit: int | None = None
         self.remaining: int | None = None  # None: unknown, the next request is a lone probe
@@ -66,18 +97,42 @@ class RateBudget:
         self.unanswered = 0
         self._resume_at: float | None = None  # Retry-After, server time
         self.requests = self.retries = self.throttled = 0
-        self.waited_s = 0.0
+        self.waited_s = self.paced_s = self.yielded_s = 0.0
         self._on_wait = on_wait  # told once per held request, before a wait longer than half a second
-        # what the others spend, fed every request: measurement only, it does not decide when a request goes
-        self.neighbours = Neighbours(clock.now)
+        # what the others spend, fed every request
+        self.neighbours = Neighbours(clock.now, window_s)
         self._tickets = threading.local()  # each thread's requests in flight, oldest first
+        self._expected: int | None = None  # requests the caller still expects to send
+        self._met_spent_window = False  # unknown work met a spent window: pace from now on
+        self._next_paced_at = 0.0  # server time the next paced request may go
+        self._spacing = 0.0  # the last pacing interval
 
     @property
     def reserve(self) -> int:
+        """The floor: budget_reserve, or 10% of the limit."""
         if self.limit is None:
             return self.configured_reserve or 0
         wanted = self.limit // 10 if self.configured_reserve is None else self.configured_reserve
         return max(0, min(wanted, self.limit - 1))  # a reserve of the whole limit would stop us for good
+
+    def reserve_at(self, now: float) -> int:
+        """The floor, or (adaptive) the others' need until the reset if larger."""
+        floor = self.reserve
+        if self.policy == "fixed" or self.reset is None or self.limit is None:
+            return floor
+        rate = self.neighbours.estimate().rate_per_s
+        if not rate:
+            return floor
+        need = math.ceil(rate * max(0.0, self.reset - now) * MARGIN) + 1
+        return min(self.limit - 1, max(floor, need))
+
+    def expect(self, requests: int | None) -> None:
+        """The caller's estimate of the requests it is about to send (None: unknown). Work that fits in what the
+        window allows is not paced; more than that is spread over the window."""
+        with self._cond:
+            self._expected = None if requests is None else max(0, requests)
+            self._met_spent_window = False
+            self._cond.notify_all()
 
     # -- the gate ------------------------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -86,41 +141,84 @@ class RateBudget:
         announced = False
         with self._cond:
             while True:
-                delay = self._blocked_for()
+                delay, reason = self._blocked_for()
                 if delay == 0:
                     break
-                if delay is not None and self.max_wait_s is not None and delay > self.max_wait_s:
+                if delay is not None and reason == "rate limit window" and self.max_wait_s is not None \
+                        and delay > self.max_wait_s:
                     raise BudgetExhausted(self.clock.now() + delay)
                 if delay is not None and delay > 0.5 and not announced:
                     announced = True
                     if self._on_wait is not None:
-                        self._on_wait(delay, "rate limit window")
+                        self._on_wait(delay, reason)
+                held = time.monotonic()
                 self._cond.wait(timeout=None if delay is None else min(delay, 5.0))
+                if reason == "pacing":
+                    self.paced_s += time.monotonic() - held
+                elif reason == "others' share":
+                    self.yielded_s += time.monotonic() - held
             self.in_flight += 1
             self.requests += 1
+            if self._expected is not None:
+                self._expected = max(0, self._expected - 1)
             self._my_tickets().append(self.neighbours.sent())
-        held = time.monotonic() - started
-        if held > 0.001:
+        held_s = time.monotonic() - started
+        if held_s > 0.001:
             with self._cond:
-                self.waited_s += held
+                self.waited_s += held_s
 
-    def _blocked_for(self) -> float | None:
-        """0 to go now, seconds to wait for the server's clock, or None to wait for a response."""
+    def _blocked_for(self) -> tuple[float | None, str]:
+        """(0, _) to go now; (seconds, why) to wait on the server's clock; (None, _) to wait for a response."""
         now = self.clock.now()
+        window = "rate limit window"
         if self._resume_at is not None:
             if now < self._resume_at:
-                return self._resume_at - now
+                return self._resume_at - now, window
             self._resume_at = None
         if self.remaining is not None and self.reset is not None and now >= self.reset:
             self.remaining = None  # the window has turned: what we knew is stale
             self.unanswered = 0
         if self.remaining is None:
-            return 0 if self.in_flight == 0 else None
-        if self.remaining - self.unanswered - self.in_flight - 1 >= self.reserve:
-            return 0
+            if self.in_flight:
+                return None, ""
+            self._next_paced_at = max(self._next_paced_at, now + self._spacing)  # a lone probe spends a paced turn
+            return 0, ""
+        left = self.remaining - self.unanswered - self.in_flight - 1  # what would remain after one more
+        reserve = self.reserve_at(now)
+        if left >= reserve:
+            return self._paced_for(now, left - reserve + 1)
         if self.in_flight:
-            return None  # their answers may change what we know; wake on release
-        return max(0.01, (self.reset or now) - now)
+            return None, ""  # their answers may change what we know; wake on release
+        until_reset = max(0.01, (self.reset or now) - now)
+        if left >= self.reserve:  # above the floor: held only for the others' need, which shrinks as time passes
+            return min(until_reset, STALE_CHECK_S), "others' share"
+        if self._expected is None and self.policy == "adaptive":
+            self._met_spent_window = True  # the work did not fit: spread it from the next window on
+        return until_reset, window
+
+    def _paced_for(self, now: float, allowed: int) -> tuple[float, str]:
+        """Pacing: when the expected work is more than the `allowed` requests the window still has for us, the
+        next request goes no sooner than an even share of the time left to the reset after the last one."""
+        if not self.is_paced(allowed):
+            return 0, ""
+        if now < self._next_paced_at:
+            return self._next_paced_at - now, "pacing"
+        self._spacing = PACE_AHEAD * max(0.0, (self.reset or now) - now) / max(1, allowed)
+        others = self.neighbours.estimate()
+        if others.window_kind == "rolling" and self.limit is not None:
+            # a rolling window's reset is only when its oldest request ages out: spread what a whole window
+            # allows us over a whole window instead (its slots then come back as evenly as they were spent)
+            ours = self.limit - self.reserve - math.ceil((others.this_window or 0) * MARGIN)
+            self._spacing = PACE_AHEAD * others.window_s / max(1, ours)
+        self._next_paced_at = now + self._spacing
+        return 0, ""
+
+    def is_paced(self, allowed: int) -> bool:
+        if self.policy == "fixed":
+            return False
+        if self._expected is None:
+            return self._met_spent_window
+        return self._expected > allowed
 
     def release(self, headers: Mapping[str, str] | None, status: int | None) -> None:
         """Account for a finished request: its headers (if it got any) update what we know of the window."""
@@ -175,9 +273,16 @@ class RateBudget:
     def stats(self) -> BudgetStats:
         with self._cond:
             others = self.neighbours.estimate()
+            known = self.limit is not None
+            now = self.clock.now()
+            allowed = (self.remaining - self.unanswered - self.in_flight - self.reserve_at(now)
+                       if self.remaining is not None else 0)
             return BudgetStats(self.requests, self.retries, self.throttled, self.waited_s, self.limit,
-                               self.remaining, self.reset, self.reserve if self.limit is not None else None,
-                               others.this_window, others.rate_per_s, others.previous_window)
+                               self.remaining, self.reset, self.reserve if known else None,
+                               others.this_window, others.rate_per_s, others.previous_window, self.policy,
+                               self.reserve_at(now) if known else None, others.window_kind, others.window_s,
+                               self.remaining is not None and self.is_paced(allowed), self.paced_s, self.yielded_s,
+                               self._expected)
 
 
 def _int(value: str | None) -> int | None:

@@ -63,7 +63,8 @@ class AcceloClient:
                 self.add_hook(event, hook)
         self._clock = ServerClock()
         self._budget = RateBudget(self._clock, settings.budget_reserve, max_wait_s=settings.max_rate_wait,
-                                  on_wait=self._emit_wait)
+                                  on_wait=self._emit_wait, policy=settings.budget_policy,
+                                  window_s=settings.rate_window_seconds)
         self._policy = RetryPolicy(max_attempts=settings.max_attempts, max_wait_s=settings.max_retry_wait)
         self._token_session = requests.Session()
         self._token_session.trust_env = False
@@ -208,6 +209,11 @@ class AcceloClient:
             spec: Entity = entity(name)
             self._converters[name] = RowConverter(spec.name, spec.column_types())
         return self._converters[name]
+
+    def expect_requests(self, requests: int | None) -> None:
+        """Say how many requests the work about to start will take (None: unknown). Under the adaptive budget
+        policy, work that fits in what the rate window allows goes at full speed, and more is spread over it."""
+        self._budget.expect(requests)
 
     def stats(self) -> ClientStats:
         """Requests, retries, waits and what is known of the rate window, plus tokens fetched."""

@@ -29,6 +29,7 @@ DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 ACCELO_HOST = re.compile(r"([a-z0-9-]+)(?:\.api)?\.accelo\.com\.?")
 LOOPBACK_NAMES = frozenset({"localhost"})
 MAX_THREADS = 32
+BUDGET_POLICIES = ("adaptive", "fixed")
 MAX_CONFIG_BYTES = 1 << 20
 DEPLOYMENT_HELP = (
     "a deployment is the first label of your Accelo address: 'acme' for acme.accelo.com "
@@ -66,6 +67,13 @@ class Settings:
     budget_reserve: int | None = field(default=None, metadata=_doc(
         "Requests per rate window left for the deployment's other integrations. Unset: 10% of the limit the "
         "server advertises."))
+    budget_policy: str = field(default="adaptive", metadata=_doc(
+        "`adaptive`: keep for the other integrations the larger of `budget_reserve` and what they are seen to need "
+        "until the window resets, and spread a sync that does not fit in the window over it; `fixed`: keep only "
+        "`budget_reserve` and spend the rest as fast as the threads allow."))
+    rate_window_seconds: float = field(default=3600.0, metadata=_doc(
+        "Length of the deployment's rate window: Accelo's is an hour. Only a simulator with a compressed window "
+        "needs another value (`--simulate` sets it itself); the headers correct it when they show otherwise."))
     entities: tuple[str, ...] = field(default=tuple(ENTITIES), metadata=_doc("Comma list of the resources to sync."))
     start_date: date | None = field(default=None, metadata=_doc(
         "ISO date (`2024-01-31`) bounding the very first sync; not in the future."))
@@ -89,6 +97,8 @@ class Settings:
             problems.append("client_secret is required")
         if self.deployment is None and self.base_url is None:
             problems.append("deployment is required (or base_url for a simulator or test server)")
+        if self.budget_policy not in BUDGET_POLICIES:
+            problems.append(f"budget_policy: {self.budget_policy!r} is not one of {', '.join(BUDGET_POLICIES)}")
         # the host is built from these: checked here too, so `Settings(deployment="evil.com/x", ...)` built
         # directly (not through from_mapping) is refused before a request, like every other way in
         for name, parse in (("deployment", parse_deployment), ("base_url", parse_base_url)):
@@ -300,6 +310,16 @@ def _float_at_least(low: float, inclusive: bool) -> Callable[[str], float]:
     return parse
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 _positive_float = _float_at_least(0, inclusive=False)
 _non_negative_float = _float_at_least(0, inclusive=True)
 
@@ -338,6 +358,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "scope": parse_scope,
     "request_timeout": _positive_float,
     "budget_reserve": _bounded_int(0, 1_000_000),
+    "budget_policy": _one_of(BUDGET_POLICIES),
+    "rate_window_seconds": _positive_float,
     "entities": parse_entities,
     "start_date": parse_start_date,
     "overlap_seconds": _bounded_int(0, 7 * 86_400),

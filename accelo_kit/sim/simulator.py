@@ -100,7 +100,10 @@ class Simulator:
 
     def configuration(self) -> dict[str, str]:
         """The configuration.json a client needs to reach this simulator (all values strings)."""
-        return {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret}
+        values = {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret}
+        if self.settings.rate_window_s != 3600:  # a compressed window: the kit's pacing needs its length
+            values["rate_window_seconds"] = f"{self.settings.rate_window_s:g}"
+        return values
 
     def set(self, **changes: Any) -> None:
         """Change settings while serving (a variant switch, the latency, the rate limit...).

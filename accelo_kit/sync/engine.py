@@ -20,7 +20,7 @@ from ..budget import BudgetExhausted
 from ..client import AcceloClient
 from ..entities import ENTITIES, Entity
 from ..errors import AcceloError
-from ..paging import Page, ScanRequest
+from ..paging import PAGE_SIZE, Page, ScanRequest
 from . import windows
 from .cost import fits, request_cost
 from .destination import DeletingDestination, Destination
@@ -86,6 +86,7 @@ class _Run:
             self._ids_seen[entity.name] = set()
             if not windows.covers_every_row(current[entity.name]):
                 requests.append(self.client.scan_request(entity.name, fields=[], key=entity.name + IDS))
+        report.expected_requests = self._expect(current, len(requests) - len(self.entities))
         self.progress.started(report)
         stop_waiting = self.client.add_hook("wait", self.progress.waiting)  # waits reach progress this one way
         try:
@@ -103,6 +104,9 @@ class _Run:
             report.retries = after.retries - before.retries
             report.throttled = after.throttled - before.throttled
             report.waited_s = after.waited_s - before.waited_s
+            report.paced_s = after.paced_s - before.paced_s
+            report.yielded_s = after.yielded_s - before.yielded_s
+            report.budget_policy = after.policy
             report.seconds = time.monotonic() - started
             report.problems = [self.client.converter(e.name).summary() for e in self.entities
                                if self.client.converter(e.name).problems]
@@ -143,6 +147,21 @@ class _Run:
                                 f"{stats.remaining} remain this window (the next run tries again)")
             return False
         return True
+
+    def _expect(self, current: dict[str, Window], id_scans: int) -> int | None:
+        """Tell the client how many requests this run will take, so a run that fits the rate window goes at full
+        speed and a bigger one is spread over it (the adaptive budget policy; docs/reliability.md). A window over
+        every row is counted (one request); an incremental window is taken as one page."""
+        if self.client.settings.budget_policy != "adaptive":
+            return None
+        expected = id_scans * self.client.settings.threads  # (an id scan's cost was checked by _affordable)
+        for entity in self.entities:
+            window = current[entity.name]
+            big = entity.strategy != "full" and (window.kind == "full" or window.after is None)
+            rows = self.client.count(entity.name, windows.count_filters(entity, window)) if big else PAGE_SIZE
+            expected += request_cost(rows, ranges=min(self.client.settings.threads, 1 + rows // PAGE_SIZE))
+        self.client.expect_requests(expected)
+        return expected
 
     def _reconcile(self, destination: DeletingDestination, entity: Entity, state: SyncState, run_start: int,
                    report: SyncReport) -> None:

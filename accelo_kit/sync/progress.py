@@ -30,6 +30,10 @@ class SyncReport:
     notes: list[str] = field(default_factory=list)  # what was skipped and why (e.g. a reconciliation)
     deferred_until: float | None = None  # the budget ran out: the run stopped early at a checkpoint
     budget_remaining: int | None = None  # what the server last said is left of the window (None: not yet known)
+    budget_policy: str = "adaptive"
+    expected_requests: int | None = None  # what the run told the budget it would take (adaptive policy)
+    paced_s: float = 0.0  # of waited_s: spreading the run over the window
+    yielded_s: float = 0.0  # of waited_s: leaving the other integrations their need
 
     @property
     def complete(self) -> bool:

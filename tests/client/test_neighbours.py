@@ -100,7 +100,9 @@ def test_a_fixed_window_turning_keeps_the_last_one_as_previous() -> None:
     seen.answered(early, 100, 100 - 1 - 3, 1120, 200)
     estimate = seen.estimate()
     assert (estimate.this_window, estimate.previous_window) == (3, 20)
-    assert estimate.rate_per_s == pytest.approx(3 / 2)
+    # the rate over the last window: this one's 3 in 2 s, plus the previous one's 20 taken as even over the 58 s
+    # of it still within the last 60 (the recent rate needs readings spanning 3 s, half a tenth of the window)
+    assert estimate.rate_per_s == pytest.approx((3 + 20 * 58 / 60) / 60)
 
 
 def test_a_rolling_window_forgets_our_requests_that_aged_out() -> None:
@@ -116,21 +118,43 @@ def test_a_rolling_window_forgets_our_requests_that_aged_out() -> None:
     assert seen.estimate().this_window == 7
 
 
-def test_the_window_is_learned_from_the_longest_reset_seen() -> None:
-    clock = Clock(1000.0)
+def test_a_fixed_window_is_learned_from_two_resets_a_window_apart() -> None:
+    clock = Clock(1000.5)
     seen = Neighbours(clock)
+    assert seen.window_s == HOUR_S and seen.kind == "fixed"
+    seen.answered(seen.sent(), 40, 39, 1002, 200)  # a compressed window: nothing tells its length yet
     assert seen.window_s == HOUR_S
-    seen.answered(seen.sent(), 40, 39, 1002, 200)  # a compressed window: reset 2 s away at most
-    assert seen.window_s == pytest.approx(2.0)
     clock.now = 1003.0
-    seen.answered(seen.sent(), 40, 40 - 1 - 6, 1004, 200)  # the earlier request is in the last window, not this
+    seen.answered(seen.sent(), 40, 40 - 1 - 6, 1004, 200)  # the next window: the earlier request is not in it
+    assert seen.window_s == pytest.approx(2.0) and seen.kind == "fixed"
     assert seen.estimate().this_window == 6 and seen.estimate().previous_window == 0
 
 
-# Fixed windows only: under a rolling window the estimate is not yet reliable (a fresh-clone run read a steady 6
-# against 15), so there is nothing true to assert there yet; issue 13's policy step must fix it and add the case.
-# The rolling rules themselves are unit-tested above with a fake clock.
-@pytest.mark.parametrize("kind", ["fixed"])
+def test_a_reset_further_ahead_than_the_configured_window_lengthens_it() -> None:
+    clock = Clock(1000.0)
+    seen = Neighbours(clock, window_s=10)
+    seen.answered(seen.sent(), 40, 39, 1030, 200)
+    assert seen.window_s == pytest.approx(30.0)
+
+
+def test_resets_creeping_forward_show_a_rolling_window() -> None:
+    """Rolling: each answer's reset is when the oldest counted request ages out, so it moves by less than the time it
+    is ahead of now; ours count while sent within W before the answer's request."""
+    clock = Clock(1000.0)
+    seen = Neighbours(clock, window_s=10)
+    for n in range(5):  # five of ours, one a second, with nobody else: the reset stays at the first one's + 10
+        clock.now = 1000.0 + n
+        seen.answered(seen.sent(), 50, 50 - 1 - n, 1010, 200)
+    assert seen.kind == "fixed"  # nothing to tell them apart yet
+    clock.now = 1010.5  # the first aged out; the second (sent at 1001) is now the oldest: the reset creeps to 1011
+    seen.answered(seen.sent(), 50, 50 - 5 - 3, 1011, 200)  # ours 1001..1004 and this one, and 3 of the others
+    assert seen.kind == "rolling"
+    estimate = seen.estimate()
+    assert estimate.this_window == 3 and estimate.rate_per_s == pytest.approx(3 / 10)
+    assert estimate.window_kind == "rolling"
+
+
+@pytest.mark.parametrize("kind", ["fixed", "rolling"])
 def test_another_integration_is_measured_while_the_kit_scans(kind: str) -> None:
     """A second integration (plain requests, its own token) spends a known number of requests in each window while
     the kit scans; the kit's estimate of the others, read on every answer, is within ±2 requests (or ±10%) of what
