@@ -118,6 +118,58 @@ def rate_bound(workdir: Path, factor: float) -> dict[str, Any]:
             "throttled_429": sum(1 for e in served(log, run) if e["status"] == 429), "rows": run["rows"]}
 
 
+def _rate_run(workdir: Path, name: str, limit: int, window: float, kind: str, policy: str,
+              neighbour: str = "") -> dict[str, Any]:
+    """One sync of about 2.6 windows' worth of pages into a fresh database, under `policy`, beside `neighbour`
+    (a simulator neighbour spec, or none): its time, 429s, and the kit's and the neighbour's use of each window."""
+    pages_wanted = int(limit * 2.6)
+    sizes = {"companies": pages_wanted * 100 // 2, "invoices": pages_wanted * 100 // 2, "payments": 1, "prospects": 1,
+             "jobs": 1, "staff": 1}
+    extra = {"neighbours": f"n={neighbour}"} if neighbour else {}
+    with simproc.start(sizes=sizes, latency_ms=5.0, workers=8, rate_limit=limit, rate_window_s=window,
+                       rate_window=kind, **extra) as sim:
+        (run,) = drive(sim, workdir, [8], name, budget_policy=policy)
+        log = sim.log()
+        theirs = sim.neighbours().get("n", {})
+    mine = served(log, run)
+    kit = Counter(math.floor(e["started"] / window) for e in mine if e["counted"] and not e.get("neighbour"))
+    other = Counter(math.floor(e["started"] / window) for e in log
+                    if e.get("neighbour") and e["counted"] and run["began"] <= e["started"] <= run["ended"])
+    spans = sorted(kit)
+    return {"policy": policy, "window": kind, "neighbour": neighbour or None, "wall_s": round(run["wall_s"], 2),
+            "rows": run["rows"], "kit_429": run["throttled"], "neighbour_429": theirs.get("refused", 0),
+            "neighbour_sent": theirs.get("sent", 0), "kit_per_window": [kit[w] for w in spans],
+            "neighbour_per_window": [other[w] for w in spans],
+            "kit_share_full_windows": [round(kit[w] / limit, 2) for w in spans[1:-1]]}
+
+
+def neighbours(workdir: Path, factor: float) -> dict[str, Any]:
+    """8: the good-neighbour policy. Without a neighbour, the adaptive policy against the fixed one (median of three
+    runs each, fixed and rolling windows): total time and use of the allowance. With a steady neighbour at 40% of the
+    window and a bursty one (30% of the window in 3 s, every window): the neighbour's 429s, the kit's share of each
+    window and its total time against the no-neighbour run, under both policies."""
+    limit, window = (120, 8.0) if factor >= 1 else (60, 4.0)
+    kinds = ["fixed", "rolling"] if factor >= 1 else ["fixed"]
+    steady = f"steady:{0.4 * limit / window:g}"
+    burst = f"burst:{int(0.3 * limit)}/3s/every{window:g}s"
+    out: dict[str, Any] = {"limit": limit, "window_s": window, "reserve": limit // 10,
+                           "steady": steady, "burst": burst, "by_window": {}}
+    for kind in kinds:
+        alone = {policy: [_rate_run(workdir, f"alone-{kind}-{policy}-{n}", limit, window, kind, policy)
+                          for n in range(3)] for policy in ("fixed", "adaptive")}
+        median = {policy: statistics.median(r["wall_s"] for r in runs) for policy, runs in alone.items()}
+        figures: dict[str, Any] = {
+            "alone_wall_s": median, "alone_adaptive_over_fixed": round(median["adaptive"] / median["fixed"], 3),
+            "alone_kit_429": sum(r["kit_429"] for runs in alone.values() for r in runs)}
+        for label, spec in (("steady", steady), ("burst", burst)):
+            for policy in ("adaptive", "fixed"):
+                result = _rate_run(workdir, f"{label}-{kind}-{policy}", limit, window, kind, policy, spec)
+                result["time_over_alone"] = round(result["wall_s"] / median[policy], 2)
+                figures[f"{label}_{policy}"] = result
+        out["by_window"][kind] = figures
+    return out
+
+
 def memory(workdir: Path, factor: float) -> dict[str, Any]:
     """4: peak RSS of a sync subprocess at 20k and 200k rows (streaming: it should barely grow)."""
     out = {}
@@ -182,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a small version that runs in under a minute")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
-    parser.add_argument("--only", help="comma list of workload numbers to run (1,3,4,5,6,7; 1 includes 2)")
+    parser.add_argument("--only", help="comma list of workload numbers to run (1,3,4,5,6,7,8; 1 includes 2)")
     args = parser.parse_args(argv)
     factor = 0.1 if args.quick else 1.0
     started = time.time()
@@ -197,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                  ("5 cpu", lambda: results.update(cpu=cpu(factor))),
                  ("6 thread scaling", lambda: results.update(scaling=scaling(workdir, factor))),
                  ("7 skewed ids", lambda: results.update(skewed=skewed(
-                     workdir, factor, results["latency_bound"]["efficiency"])))]
+                     workdir, factor, results["latency_bound"]["efficiency"]))),
+                 ("8 neighbours", lambda: results.update(neighbours=neighbours(workdir, factor)))]
         wanted = set(args.only.split(",")) if args.only else None
         for label, step in steps:
             if wanted is not None and not wanted & set(label.split()[0].split("+")):

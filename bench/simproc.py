@@ -20,7 +20,16 @@ class SimProcess:
     settings: dict[str, Any]
 
     def configuration(self, **extra: str) -> dict[str, str]:
-        return {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret, **extra}
+        values = {"base_url": self.base_url, "client_id": self.client_id, "client_secret": self.client_secret}
+        window = float(self.settings.get("rate_window_s", 3600))
+        if window != 3600:  # a compressed window: the kit's pacing needs its length (as Simulator.configuration)
+            values["rate_window_seconds"] = f"{window:g}"
+        return {**values, **extra}
+
+    def neighbours(self) -> dict[str, Any]:
+        """Per background integration: sent, counted, refused (429s) and the same per window."""
+        answer: dict[str, Any] = requests.get(f"{self.base_url}/_sim/neighbours", timeout=30).json()["neighbours"]
+        return answer
 
     def log(self) -> list[dict[str, Any]]:
         return requests.get(f"{self.base_url}/_sim/log", timeout=60).json()["entries"]

@@ -86,7 +86,7 @@ class _Run:
             self._ids_seen[entity.name] = set()
             if not windows.covers_every_row(current[entity.name]):
                 requests.append(self.client.scan_request(entity.name, fields=[], key=entity.name + IDS))
-        report.expected_requests = self._expect(current, len(requests) - len(self.entities))
+        report.expected_requests = self._expect(state, current, len(requests) - len(self.entities))
         self.progress.started(report)
         stop_waiting = self.client.add_hook("wait", self.progress.waiting)  # waits reach progress this one way
         try:
@@ -148,16 +148,17 @@ class _Run:
             return False
         return True
 
-    def _expect(self, current: dict[str, Window], id_scans: int) -> int | None:
+    def _expect(self, state: SyncState, current: dict[str, Window], id_scans: int) -> int | None:
         """Tell the client how many requests this run will take, so a run that fits the rate window goes at full
-        speed and a bigger one is spread over it (the adaptive budget policy; docs/reliability.md). A window over
-        every row is counted (one request); an incremental window is taken as one page."""
+        speed and a bigger one is spread over it (the adaptive budget policy; docs/reliability.md). A first window
+        or a periodic full pass is counted (one request); an incremental window is taken as one page."""
         if self.client.settings.budget_policy != "adaptive":
             return None
         expected = id_scans * self.client.settings.threads  # (an id scan's cost was checked by _affordable)
         for entity in self.entities:
             window = current[entity.name]
-            big = entity.strategy != "full" and (window.kind == "full" or window.after is None)
+            big = (window.kind == "full" and entity.strategy != "full") or (
+                entity.strategy == "date_modified" and state.entity(entity.name).cursor is None)
             rows = self.client.count(entity.name, windows.count_filters(entity, window)) if big else PAGE_SIZE
             expected += request_cost(rows, ranges=min(self.client.settings.threads, 1 + rows // PAGE_SIZE))
         self.client.expect_requests(expected)
