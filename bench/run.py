@@ -287,6 +287,20 @@ def figures_table(r: dict[str, Any]) -> str:
         ("7", "skewed-id efficiency (uniform - skewed)", f"{r['skewed']['efficiency']} ({r['skewed']['difference']})",
          "<= 0.05"),
     ]
+    for kind, n8 in r.get("neighbours", {}).get("by_window", {}).items():
+        rows += [
+            ("8", f"{kind} window, no neighbour: time adaptive / fixed (median of 3)", n8["alone_adaptive_over_fixed"],
+             "<= 1.05"),
+            ("", f"{kind}: neighbour 429s, steady 40% / burst 30% in 3 s (fixed policy)",
+             f"{n8['steady_adaptive']['neighbour_429']} / {n8['burst_adaptive']['neighbour_429']} "
+             f"({n8['steady_fixed']['neighbour_429']} / {n8['burst_fixed']['neighbour_429']})", "<= 2 / <= 2"),
+            ("", f"{kind}: kit 429s beside the neighbours",
+             n8["steady_adaptive"]["kit_429"] + n8["burst_adaptive"]["kit_429"], "0"),
+            ("", f"{kind}: kit's share of full windows, steady neighbour",
+             "/".join(map(str, n8["steady_adaptive"]["kit_share_full_windows"])), ""),
+            ("", f"{kind}: time beside steady / burst, against alone",
+             f"{n8['steady_adaptive']['time_over_alone']} / {n8['burst_adaptive']['time_over_alone']}", ""),
+        ]
     table = format_table([{"#": n, "figure": f, "value": v, "goal": g} for n, f, v, g in rows])
     converters = ", ".join(f"{k} {v['convert_rows_per_s']}" for k, v in r["cpu"].items())
     return f"{table}\n5  converter rows/s: {converters}"
