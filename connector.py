@@ -34,9 +34,11 @@ def update(configuration: dict[str, Any], state: dict[str, Any]) -> None:
     settings = settings_from_configuration(configuration)  # before any request
     progress = LogProgress(log)
     destination = FivetranDestination(op, state, log)
-    log.info(f"syncing {', '.join(settings.entities)} from {settings.target} with {settings.threads} threads")
+    log.info(f"syncing {', '.join(settings.entities)} from {settings.target} with {settings.threads} threads, "
+             f"budget policy {settings.budget_policy}")
     with AcceloClient(settings) as client:  # the sync hands the client's waits to progress.waiting
-        sync(client, destination, settings.entities, progress=progress)
+        report = sync(client, destination, settings.entities, progress=progress)
+    log.info(report.budget_line())  # what the run left to the deployment's other integrations
 
 
 connector = Connector(update=update, schema=schema)

@@ -14,9 +14,14 @@ from .client import AcceloClient, Probe
 from .config import Settings
 from .errors import AcceloError, PermissionDenied, RetriesExhausted
 from .servertime import format_utc
+from .sync.progress import others_seen
 
-REPORT_KEYS = ("count_type", "expires_in_type", "limit_over_100", "unknown_field", "unset_dates", "unknown_path",
-               "rate_limit", "requests_used")
+BEHAVIOUR_KEYS = ("count_type", "expires_in_type", "limit_over_100", "unknown_field", "unset_dates", "unknown_path",
+                  "rate_limit")
+# what the rate-limit headers showed of the window and of the other integrations spending it (docs/reliability.md,
+# A good neighbour): the window's kind (fixed until a reset creeps forward), their requests this window and rate
+OTHERS_KEYS = ("window_kind", "others_this_window", "others_rate_per_s")
+REPORT_KEYS = (*BEHAVIOUR_KEYS, *OTHERS_KEYS, "requests_used")
 UNSET_PROBE_FIELDS = "date_completed,date_started,date_commenced,date_last_interacted"
 NO_SUCH_FIELD = "accelo_kit_no_such_field"
 NO_SUCH_PATH = "accelo_kit_no_such_resource"
@@ -83,8 +88,17 @@ def _probe(client: AcceloClient, settings: Settings) -> tuple[dict[str, Any], li
 
     answer = client.probe(NO_SUCH_PATH)
     report["unknown_path"] = "html" if parse_json(answer.body, None) is None else "json"
-    report["requests_used"] = client.stats().requests
-    lines.append(f"probed {len(REPORT_KEYS) - 1} behaviours with {report['requests_used']} requests")
+    stats = client.stats()
+    report["window_kind"] = stats.window_kind
+    report["others_this_window"] = stats.others_this_window
+    report["others_rate_per_s"] = None if stats.others_rate_per_s is None else round(stats.others_rate_per_s, 3)
+    report["requests_used"] = stats.requests
+    lines.append(f"rate window: {stats.window_kind} as far as the headers showed, {stats.window_s:g} s long")
+    lines.append(others_seen(stats.others_this_window, stats.others_rate_per_s, stats.limit, stats.window_s,
+                             when="so far in this window")
+                 + f"; the {stats.policy} budget policy keeps {stats.reserve_now} for them now "
+                   f"(budget_reserve {stats.reserve})")
+    lines.append(f"probed {len(BEHAVIOUR_KEYS)} behaviours with {report['requests_used']} requests")
     return report, lines
 
 
@@ -124,4 +138,6 @@ def simulator_settings(report: dict[str, Any]) -> dict[str, Any]:
         settings["unknown_path"] = {"json": "json400", "html": "html404"}[report["unknown_path"]]
     if isinstance(report.get("rate_limit"), int):
         settings["rate_limit"] = report["rate_limit"]
+    if report.get("window_kind") in {"fixed", "rolling"}:
+        settings["rate_window"] = report["window_kind"]
     return settings

@@ -13,11 +13,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .budget import HOURLY_LIMIT
+from .budget import HOURLY_LIMIT, MARGIN
+from .config import BUDGET_POLICIES
 from .errors import AcceloError, ConfigError
+
+if TYPE_CHECKING:
+    from .sync.cost import Plan
 
 EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -44,7 +48,8 @@ def _sync(args: argparse.Namespace) -> int:
                                   checkpoint_every=args.checkpoint_every,
                                   payments_full_pass_hours=args.payments_full_pass_hours, progress=progress,
                                   reconcile_deletes=args.reconcile_deletes,
-                                  reconcile_every_days=args.reconcile_every_days)
+                                  reconcile_every_days=args.reconcile_every_days,
+                                  budget_policy=args.budget_policy)
     print(format_summary(report, where=str(db)))
     return EXIT_DEFERRED if report.deferred_until is not None else 0
 
@@ -58,25 +63,60 @@ def _plan(args: argparse.Namespace) -> int:
     from .sync.cost import plan
     from .sync.state import starting_state
 
-    overrides = {"entities": args.entities, "threads": str(args.threads) if args.threads else None}
+    overrides = {"entities": args.entities, "threads": str(args.threads) if args.threads else None,
+                 "budget_policy": args.budget_policy}
     db = resolve(args.db, default_db())
     saved = read_state(db)
     with open_target(args.config, args.simulate, overrides) as target, AcceloClient(target.settings) as client:
         run_start = int(client.server_time())
         state = starting_state(None if args.full_refresh else saved, target.state_target or target.settings.target)
         print(f"plan for {target.label}" + (f" into {db}" if db.exists() else ""))
-        priced = plan(client, state, run_start)
-        print(f"{'entity':<10} {'window':<9} {'rows':>9} {'requests':>9} {'~seconds':>9} {'of hour budget':>15}")
-        for e in priced.entities:
-            print(f"{e.name:<10} {e.window:<9} {e.rows:>9} {e.requests:>9} {priced.seconds(e):>9.1f} "
-                  f"{priced.share(e.requests):>14.1%}")
-        total = priced.requests
-        print(f"total: {total} requests, about {priced.total_seconds:.0f} s at {priced.threads} threads and "
-              f"{priced.latency_s * 1000:.0f} ms a request" + (
-                  f"; the budget allows it in about {priced.hours:.1f} h" if priced.hours > 1
-                  else f"; {priced.share(total):.1%} of the hourly budget"))
-        print(f"this plan cost {priced.spent} requests; the server says {priced.remaining} remain this hour")
+        for line in plan_lines(plan(client, state, run_start)):
+            print(line)
     return 0
+
+
+def plan_lines(priced: Plan) -> list[str]:
+    """The plan as a person reads it: a table per entity, the total, the others' use seen and what the sync will
+    take given it under the budget policy (docs/reliability.md, A good neighbour)."""
+    from .sync.progress import others_seen, window_name
+    from .texttable import format_table
+
+    window = window_name(priced.window_s)
+    rows = [{"entity": e.name, "window": e.window, "rows": e.rows, "requests": e.requests,
+             "~seconds": f"{priced.seconds(e):.1f}", "of limit": f"{priced.share(e.requests):.1%}"}
+            for e in priced.entities]
+    total = priced.requests
+    seen = others_seen(priced.others_this_window, priced.others_rate_per_s, priced.limit, priced.window_s,
+                       when=f"so far in this {window}")
+    before = "" if priced.others_previous_window is None else \
+        f"; {priced.others_previous_window} in the one before"
+    lines = [format_table(rows),
+             f"total: {total} requests, about {priced.total_seconds:.0f} s at {priced.threads} threads and "
+             f"{priced.latency_s * 1000:.0f} ms a request; {priced.share(total):.1%} of the {window}'s limit of "
+             f"{priced.limit}",
+             seen[:1].upper() + seen[1:] + before]
+    if priced.policy == "fixed":
+        kept = f"budget policy fixed: {priced.reserve} kept for them (budget_reserve)"
+    else:
+        kept = (f"budget policy adaptive: {priced.kept_per_window} kept for them a window (the larger of "
+                f"budget_reserve {priced.reserve} and their {priced.others_per_window} × {MARGIN:g})")
+    lines.append(f"{kept}; a sync may use {priced.per_window} of each {priced.limit}")
+    if priced.fits_now:
+        lines.append(f"this sync fits in what the window has left: not paced, about {priced.total_seconds:.0f} s")
+    else:
+        how = "paced (spread over each window)" if priced.policy == "adaptive" else \
+            "as fast as the threads allow, then waiting for each window to reset"
+        lines.append(f"this sync does not fit in the window: about {priced.windows:.1f} windows "
+                     f"({_duration(priced.windows * priced.window_s)}), {how}")
+    lines.append(f"this plan cost {priced.spent} requests; the server says {priced.remaining} remain this {window}")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 # -- status ---------------------------------------------------------------------------------------------------
@@ -123,7 +163,7 @@ def _check(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     for key, value in report.items():
-        print(f"  {key:<16} {value}")
+        print(f"  {key:<18} {value}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"report written to {args.json} (no secret or token in it); "
@@ -190,6 +230,9 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entities", metavar="LIST", help="comma list (default: every entity)")
     parser.add_argument("--threads", type=int, metavar="N", help="requests in flight (default 8)")
     parser.add_argument("--full-refresh", action="store_true", help="ignore the saved cursors and fetch everything")
+    parser.add_argument("--budget-policy", choices=BUDGET_POLICIES,
+                        help="adaptive (default): leave the other integrations what they are seen to need and pace "
+                             "a sync that does not fit in the rate window; fixed: keep only budget_reserve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,16 +60,18 @@ def run_sync(config_path: str | Path | None = None, db_path: str | Path | None =
              full_refresh: bool = False, overlap_seconds: int | None = None,
              checkpoint_every: int | None = None, payments_full_pass_hours: float | None = None,
              reconcile_deletes: bool | None = None, reconcile_every_days: float | None = None,
-             progress: SyncProgress | None = None,
+             progress: SyncProgress | None = None, budget_policy: str | None = None,
              simulator_settings: Mapping[str, Any] | None = None) -> tuple[SyncReport, Path, Target]:
-    """Sync into DuckDB. Raises ConfigError, DatabaseBusy, StateError or SyncError with a clear message."""
+    """Sync into DuckDB. Raises ConfigError, DatabaseBusy, StateError or SyncError with a clear message.
+    `threads`, `overlap_seconds` and `budget_policy` override the configuration's keys when given."""
     from .destinations.duckdb import DuckDBDestination  # duckdb and pandas come with the notebooks extra
 
     if isinstance(entities, str):
         entities = [e for e in (x.strip() for x in entities.split(",")) if e]
     overrides = {"entities": ",".join(entities) if entities else None,
                  "threads": str(threads) if threads else None,
-                 "overlap_seconds": None if overlap_seconds is None else str(overlap_seconds)}
+                 "overlap_seconds": None if overlap_seconds is None else str(overlap_seconds),
+                 "budget_policy": budget_policy}
     options = SyncOptions(full_refresh=full_refresh, reconcile_deletes=reconcile_deletes)
     if reconcile_every_days is not None:
         options.reconcile_every_s = int(reconcile_every_days * 86_400)
@@ -80,7 +82,7 @@ def run_sync(config_path: str | Path | None = None, db_path: str | Path | None =
     db = resolve(db_path, default_db())
     with open_target(config_path, simulate, overrides, simulator_settings=simulator_settings) as target:
         options.target, options.simulated = target.state_target, target.simulated
-        log.info("syncing %s into %s", target.label, db)
+        log.info("syncing %s into %s (budget policy %s)", target.label, db, target.settings.budget_policy)
         with DuckDBDestination(db) as destination, AcceloClient(target.settings) as client:
             report = sync(client, destination, target.settings.entities, options, progress)
     return report, db, target

@@ -24,7 +24,9 @@
 #   serves SIMULATED data. Give a `configuration.json` path (or `"env"` for the `ACCELO_*` variables) to talk to a
 #   real deployment. Secrets are never parameters.
 # - Every Load costs requests from the deployment's shared hourly budget (5,000 on Accelo): the cost is counted
-#   first (one `/count` request) and stated before loading; a large load waits for a second click.
+#   first (one `/count` request) and stated before loading; a large load waits for a second click. The budget
+#   policy (`budget_policy` in the configuration, `adaptive` by default) leaves the deployment's other integrations
+#   what they are seen to need, and spreads a load that does not fit in the window over it.
 # - `threads` 0 uses the configuration's value, or the count `tune_threads.ipynb` saved in `out/tuning.json`.
 #
 # All the logic lives in `accelo_kit.notebook.explore` and `accelo_kit.notebook.frames`; this notebook only lays
@@ -47,7 +49,8 @@ from accelo_kit.notebook.explore import Explorer, suggest_join
 
 explorer = Explorer.connect(config_path, threads, row_cap=row_cap, resource=autoload or "companies")
 print(f"accelo-kit {accelo_kit.__version__}, Python {sys.version.split()[0]}")
-print(f"Source: {explorer.label}, {explorer.client.settings.threads} threads")
+print(f"Source: {explorer.label}, {explorer.client.settings.threads} threads, "
+      f"budget policy {explorer.client.settings.budget_policy}")
 if explorer.simulated:
     print("SIMULATED data from the embedded accelo-kit simulator, not a real Accelo deployment.")
 

@@ -35,6 +35,7 @@ entities: str = ""  # comma list, e.g. "companies,jobs"; "": all six
 threads: int = 0  # requests in flight; 0: the configuration's (default 8)
 full_refresh: bool = False  # ignore the saved cursors and fetch everything again
 overlap_seconds: int = -1  # how far each window reaches back before the cursor; -1: the configuration's (300)
+budget_policy: str = ""  # "adaptive" or "fixed" (docs/reliability.md, A good neighbour); "": the configuration's
 
 # %%
 import sys
@@ -57,7 +58,8 @@ if simulate:
 # %% [markdown]
 # ## Sync
 #
-# One bar per entity (rows, requests, budget left); waits for the hourly rate window are announced above the bars.
+# One bar per entity (rows, requests, budget left, seconds paced or yielded to the other integrations); the budget
+# policy and waits for the hourly rate window are announced above the bars.
 # A failure raises here, with the entity and the reason; nothing after the last checkpoint is committed, and the
 # next run resumes from it.
 
@@ -70,6 +72,7 @@ report, db, target = run_sync(
     threads=threads or None,
     full_refresh=full_refresh,
     overlap_seconds=None if overlap_seconds < 0 else overlap_seconds,
+    budget_policy=budget_policy.strip() or None,
     progress=TqdmProgress(),
 )
 

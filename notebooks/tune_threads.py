@@ -63,7 +63,7 @@ target = stack.enter_context(open_target(
     source.path, simulate,
     simulator_settings={"latency_ms": sim_latency_ms, "workers": sim_workers} if simulate else None))
 print(f"accelo-kit {accelo_kit.__version__}, Python {sys.version.split()[0]}")
-print(f"Target: {target.label}")
+print(f"Target: {target.label}, budget policy {target.settings.budget_policy}")
 if simulate:
     print(f"SIMULATED data: the embedded simulator, {sim_latency_ms} ms a request, {sim_workers} served at once.")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from accelo_kit.check import REPORT_KEYS, CheckFailed, run_check, simulator_settings
+from accelo_kit.cli import main
 from accelo_kit.config import Settings
 from accelo_kit.errors import AuthenticationError
 from accelo_kit.sim import Simulator
@@ -40,7 +42,8 @@ def test_the_report_names_the_variant_the_simulator_was_started_with(count: str,
                       "unknown_field": {"ignore": "ignored", "reject": "rejected"}[field],
                       "unset_dates": EXPECTED_UNSET[unset],
                       "unknown_path": {"json400": "json", "html404": "html"}[path],
-                      "rate_limit": 777, "requests_used": served}
+                      "rate_limit": 777, "window_kind": "fixed", "others_this_window": 0,
+                      "others_rate_per_s": 0.0, "requests_used": served}
     assert served <= 10
 
 
@@ -97,3 +100,26 @@ def test_a_deployment_that_does_not_resolve_gets_a_friendly_error() -> None:
                              client_secret="y")
     with pytest.raises(CheckFailed, match="is the deployment name right"):
         run_check(settings)
+
+
+def test_check_reports_the_others_use_and_the_window_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 13, item 5: another integration spends the window; `accelo-kit check` says how much, in its text and its
+    JSON, with the window's kind, and `sim serve --variants` takes the kind back."""
+    with Simulator(sizes=SIZES, rate_limit=600, rate_window_s=60, neighbours="acct=steady:5") as sim:
+        time.sleep(1.5)
+        config = tmp_path / "configuration.json"
+        config.write_text(json.dumps(sim.configuration()))
+        assert main(["check", "--config", str(config), "--json", str(tmp_path / "report.json")]) == 0
+        sent = sim.neighbour_summary()["acct"]["sent"]
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert tuple(report) == REPORT_KEYS
+    assert report["window_kind"] == "fixed" and 5 <= report["others_this_window"] <= sent
+    assert report["others_rate_per_s"] > 0
+    assert "rate window: fixed as far as the headers showed, 60 s long" in out, out
+    assert re.search(rf"^the other integrations: {report['others_this_window']} requests so far in this window "
+                     r"\([\d.]+/s: about \d+ a 60-s window, \d+% of the limit\); the adaptive budget policy keeps "
+                     r"\d+ for them now \(budget_reserve 60\)$", out, re.MULTILINE), out
+    assert re.search(rf"^  others_this_window +{report['others_this_window']}$", out, re.MULTILINE), out
+    assert simulator_settings(report)["rate_window"] == "fixed"
+    assert simulator_settings({**report, "window_kind": "rolling"})["rate_window"] == "rolling"

@@ -11,6 +11,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def test_sync_simulate_exits_0_and_prints_rows_per_entity(two_runs, truth) -> No
     # the requests column counts what was really sent (the pager's cost per range is the sync tests' business)
     for name, rows in truth.items():
         assert int(table[name]["requests"]) >= math.ceil(rows / 100)
-    assert total_requests(first.stdout) == sum(int(entry["requests"]) for entry in table.values())
+    # plus the /count that sized the companies' first window for the budget (docs/reliability.md, A good neighbour)
+    assert total_requests(first.stdout) == sum(int(entry["requests"]) for entry in table.values()) + 1
     assert f"into {db}" in first.stdout
 
 
@@ -197,3 +199,91 @@ def test_an_outage_exits_1_naming_the_entity_and_leaves_the_state_untouched(tmp_
     assert re.search(r"^accelo-kit: (companies|staff): .*503", err, re.MULTILINE), err
     assert sim.client_secret not in err
     assert saved_state(db) == before
+
+
+# -- a good neighbour (issue 13, item 5: visible) -------------------------------------------------------------
+NEIGHBOUR_WINDOW_S, NEIGHBOUR_LIMIT = 10.0, 100  # the neighbour spends 40% of each window: 4 requests a second
+
+
+def with_a_neighbour(sim: Simulator, rate: float = 4.0, settle_s: float = 2.0) -> None:
+    """Start a steady neighbour at the start of a window (so the estimate sees its rate from the window's start), and
+    let it run for `settle_s` seconds."""
+    while sim.clock() % NEIGHBOUR_WINDOW_S > 0.3:
+        time.sleep(0.05)
+    sim.start_neighbour(f"steady:{rate}", "acct")
+    time.sleep(settle_s)
+
+
+def test_plan_shows_the_others_use_and_the_windows_a_sync_takes_given_it(tmp_path, capsys) -> None:
+    """Another integration spends 40% of each window: the plan sees it, keeps its use × 1.1 for it (more than the
+    floor), and prices a sync bigger than a window in windows of what is left; `--budget-policy fixed` keeps the
+    floor only."""
+    sizes = {"companies": 15_000, "invoices": 1, "payments": 1, "prospects": 1, "jobs": 1, "staff": 1}
+    with make_sim(sizes=sizes, rate_limit=NEIGHBOUR_LIMIT, rate_window_s=NEIGHBOUR_WINDOW_S) as sim:
+        config = write_config(tmp_path / "configuration.json", sim, entities="companies")
+        with_a_neighbour(sim)
+        assert main(["plan", "--config", str(config), "--db", str(tmp_path / "a.duckdb")]) == 0
+        adaptive = capsys.readouterr().out
+        assert main(["plan", "--config", str(config), "--db", str(tmp_path / "a.duckdb"),
+                     "--budget-policy", "fixed"]) == 0
+        fixed = capsys.readouterr().out
+    seen = re.search(r"^The other integrations: (\d+) requests so far in this 10-s window \(([\d.]+)/s: about (\d+) "
+                     r"a 10-s window, (\d+)% of the limit\)", adaptive, re.MULTILINE)
+    assert seen, adaptive
+    assert int(seen[1]) >= 4 and 2.0 <= float(seen[2]) <= 8.0, seen[0]  # 4/s, give or take the estimate's start
+    kept = re.search(r"^budget policy adaptive: (\d+) kept for them a window \(the larger of budget_reserve 10 and "
+                     r"their (\d+) × 1.1\); a sync may use (\d+) of each 100$", adaptive, re.MULTILINE)
+    assert kept, adaptive
+    assert int(kept[1]) == math.ceil(int(kept[2]) * 1.1) > 10 and int(kept[1]) + int(kept[3]) == 100
+    total = int(re.search(r"^total: (\d+) requests", adaptive, re.MULTILINE)[1])
+    assert total > 100
+    assert f"this sync does not fit in the window: about {total / int(kept[3]):.1f} windows" in adaptive, adaptive
+    assert "paced (spread over each window)" in adaptive
+    assert "budget policy fixed: 10 kept for them (budget_reserve); a sync may use 90 of each 100" in fixed, fixed
+    assert f"about {total / 90:.1f} windows" in fixed and "then waiting for each window to reset" in fixed, fixed
+
+
+def test_plan_without_neighbours_fits_and_is_not_paced(tmp_path, capsys) -> None:
+    assert main(["plan", "--simulate", "--db", str(tmp_path / "a.duckdb"), "--entities", ENTITIES]) == 0
+    out = capsys.readouterr().out
+    assert "The other integrations: 0 requests so far in this hour" in out, out
+    assert "budget policy adaptive: 500 kept for them a window (the larger of budget_reserve 500 and their 0 × 1.1)" \
+        in out, out
+    assert re.search(r"^this sync fits in what the window has left: not paced", out, re.MULTILINE), out
+
+
+def test_the_sync_summary_says_what_was_left_to_the_others(tmp_path, capsys) -> None:
+    """A sync that fits in the window beside a neighbour: not paced, and the summary's last line names the policy
+    and the others' requests seen; the bars' first line names the policy too."""
+    with make_sim(rate_limit=NEIGHBOUR_LIMIT, rate_window_s=NEIGHBOUR_WINDOW_S) as sim:
+        config = write_config(tmp_path / "configuration.json", sim, entities="staff")
+        with_a_neighbour(sim, settle_s=1.0)
+        assert main(["sync", "--config", str(config), "--db", str(tmp_path / "a.duckdb")]) == 0
+        captured = capsys.readouterr()
+        assert main(["sync", "--quiet", "--config", str(config), "--db", str(tmp_path / "b.duckdb"),
+                     "--budget-policy", "fixed"]) == 0
+        fixed = capsys.readouterr()
+    assert captured.err.count("budget policy adaptive: keeping for the other integrations") == 1, captured.err
+    line = captured.out.splitlines()[-1]
+    assert re.fullmatch(r"budget policy adaptive; \d+ requests expected; 0\.0 s paced \(spreading the run over the "
+                        r"window\), 0\.0 s yielded to the other integrations; the other integrations: [1-9]\d* "
+                        r"requests in the last window seen \([\d.]+/s: about \d+ a 10-s window, \d+% of the limit\)",
+                        line), line
+    assert "budget policy" not in fixed.err  # --quiet: no bars, no intro
+    assert re.search(r"^budget policy fixed: only budget_reserve was kept for the other integrations, no pacing; the "
+                     r"other integrations: [1-9]\d* requests", fixed.out, re.MULTILINE), fixed.out
+
+
+def test_a_sync_that_does_not_fit_is_paced_and_says_so_once(tmp_path, capsys) -> None:
+    """About 10 requests against 5 a 4-s window: the sync is paced (its requests about a second apart), which the
+    bars announce once, not once per held request, and the summary counts in seconds; no 429."""
+    sizes = {"companies": 700, "invoices": 1, "payments": 1, "prospects": 1, "jobs": 1, "staff": 1}
+    with make_sim(sizes=sizes, rate_limit=5, rate_window_s=4.0) as sim:
+        config = write_config(tmp_path / "configuration.json", sim, entities="companies", threads="2")
+        assert main(["sync", "--config", str(config), "--db", str(tmp_path / "a.duckdb")]) == 0
+        refused = [e for e in sim.log.entries("/api/v0/") if e.status == 429]
+    captured = capsys.readouterr()
+    assert captured.err.count("pacing: the work left does not fit in this rate window") == 1, captured.err
+    paced = re.search(r"budget policy adaptive; (\d+) requests expected; ([\d.]+) s paced", captured.out)
+    assert paced and int(paced[1]) > 5 and float(paced[2]) > 1, captured.out
+    assert not refused

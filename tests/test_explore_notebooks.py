@@ -146,6 +146,41 @@ def test_waits_for_the_rate_window_are_announced_on_the_clicking_thread(monkeypa
     assert {thread for _, thread in shown} == {threading.current_thread().name}
 
 
+def test_a_load_that_fits_is_not_paced_and_a_bigger_one_is_from_its_first_page() -> None:
+    """issue 13: a load tells the client its cost. 25 staff (1 request) fit in a window of 12 requests and go at
+    full speed; 1,200 companies (13 requests) do not, and are spread over the window from the first page on, not
+    only after meeting a spent window. The status line says which, and what was left to the other integrations."""
+    settings = {"sizes": {**SMALL_SIZES, "companies": 1200}, "seed": 11, "rate_limit": 12, "rate_window_s": 4.0}
+    with Explorer.connect("", threads=2, simulator_settings=settings) as ex:
+        paced: list[bool] = []
+
+        def watch(_progress: object) -> None:
+            paced.append(ex.client.stats().paced)
+
+        small = explore_load.load_frame(ex.client, LoadRequest("staff"), on_progress=watch)
+        assert len(small.frame) == SMALL_SIZES["staff"] and paced and not any(paced) and small.paced_s == 0
+        big = LoadRequest("companies")
+        estimate = explore_load.estimate_load(ex.client, big)
+        assert estimate.paced and "does not fit in the window: its requests are spread over it" in \
+            estimate.describe()
+        paced.clear()
+        result = explore_load.load_frame(ex.client, big, estimate, on_progress=watch)
+        assert len(result.frame) == 1200 and paced[0] and result.paced_s > 0, (paced, result.paced_s)
+        assert result.budget_note().startswith(f"Budget policy adaptive: {result.paced_s:.1f} s paced")
+        assert not ex.client.stats().paced  # what the load did not spend is not owed by the next one
+        assert ex.client.stats().throttled == 0
+        ex.load("staff")  # the widget's path: the status line names the policy
+        assert "the load fits, not paced" in ex.status.value and "Budget policy adaptive: 0.0 s paced" in \
+            ex.status.value, ex.status.value
+
+
+def test_the_fixed_policy_never_paces_a_load() -> None:
+    settings = {"sizes": {**SMALL_SIZES, "companies": 1200}, "seed": 11, "rate_limit": 12, "rate_window_s": 4.0}
+    with Explorer.connect("", threads=2, budget_policy="fixed", simulator_settings=settings) as ex:
+        estimate = explore_load.estimate_load(ex.client, LoadRequest("companies"))
+        assert not estimate.paced and "Budget policy fixed: only budget_reserve (1) is kept" in estimate.describe()
+
+
 def test_the_accelo_facts_the_explorer_shows_name_real_resources_and_columns() -> None:
     """Standings, money columns, join hints and against_types sit with the entity declarations: each names a
     declared resource and, where it names a column, one of that resource's columns of the right type."""
@@ -190,6 +225,7 @@ def test_explore_notebook_autoloads_a_typed_frame_headless(kernel_env, tmp_path:
     sim = Simulator(seed=1)  # the embedded default
     invoices, companies = len(sim.truth("invoices")), sim.truth("companies")
     assert f"loaded invoices: {invoices} rows x 20 columns" in printed
+    assert "threads, budget policy adaptive" in printed
     on_companies = sum(1 for r in sim.truth("invoices") if r["against_type"] == "company")
     assert f"{on_companies:,} of {invoices:,} invoices rows matched" in printed and companies
     plain = "\n".join(outputs(nb, "text/plain"))
@@ -208,6 +244,7 @@ def test_tune_notebook_recommends_the_workers_and_saves_it(kernel_env, tmp_path:
              thread_counts="1,2,3,4,5,6", pages_per_trial=24, tuning_path=str(saved))
     printed = "".join(outputs(nb, "stream"))
     assert "6 trials (1, 2, 3, 4, 5, 6 threads) × 24 pages of invoices + 1 count = 145 requests, 2.9%" in printed
+    assert "budget policy adaptive" in printed  # the key flows through the settings (issue 13)
     tuning = json.loads(saved.read_text())
     assert abs(tuning["threads"] - 3) <= 1 and tuning["target"] == "simulator"
     assert f"Recommended: {tuning['threads']} threads." in printed

@@ -29,7 +29,7 @@ SYNC = NOTEBOOKS / "sync.ipynb"
 SIM_SECRET = Simulator(seed=1).client_secret  # "accelo-sim-secret": what the embedded simulator accepts
 ENTITIES = ("companies", "staff")
 PARAMETERS = {"config_path": "str", "db_path": "str", "entities": "str", "threads": "int", "full_refresh": "bool",
-              "overlap_seconds": "int"}
+              "overlap_seconds": "int", "budget_policy": "str"}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,10 @@ def test_the_executed_notebook_shows_the_summary_and_plot_and_no_secret(executed
     assert any("<table" in html and all(f"<th>{name}</th>" in html for name in ENTITIES) for html in frames), \
         "no summary DataFrame"
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])), "no plot"
+    # what was left to the other integrations (issue 13): the policy above the bars, and the summary's last line
+    assert "budget policy adaptive: keeping for the other integrations" in shown
+    assert re.search(r"^budget policy adaptive; \d+ requests expected; [\d.]+ s paced .*; the other integrations: "
+                     r"\d+ requests in the last window seen", shown, re.MULTILINE), shown
     assert nb.metadata.papermill.exception is None
     assert SIM_SECRET not in path.read_text()
 
@@ -112,11 +116,13 @@ def test_a_run_that_stops_early_makes_papermill_raise(jupyter_path, tmp_path) ->
         config.write_text(json.dumps({**sim.configuration(), "max_rate_wait": "2"}))
         output = tmp_path / "deferred.ipynb"
         with pytest.raises(PapermillExecutionError) as raised:
-            execute(output, config_path=str(config), db_path=str(tmp_path / "a.duckdb"), entities="companies")
+            execute(output, config_path=str(config), db_path=str(tmp_path / "a.duckdb"), entities="companies",
+                    budget_policy="fixed")
         secret = sim.client_secret
     assert raised.value.ename == "RuntimeError" and "stopped early" in raised.value.evalue
     shown = text_of(nbformat.read(output, as_version=4))
     assert "STOPPED EARLY" in shown and "SIMULATED" not in shown
+    assert "budget policy fixed: only budget_reserve was kept" in shown  # the parameter overrides the key
     assert secret not in output.read_text()
     with duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True) as con:  # what was fetched is kept
         assert 0 < con.execute("SELECT count(*) FROM companies").fetchone()[0] < 3000

@@ -7,9 +7,10 @@ import math
 import time
 from dataclasses import dataclass
 
-from ..budget import HOURLY_LIMIT, BudgetStats
+from ..budget import HOURLY_LIMIT, MARGIN, BudgetStats
 from ..client import AcceloClient
 from ..entities import ENTITIES
+from ..neighbours import HOUR_S
 from ..paging import PAGE_SIZE
 from . import windows
 from .state import SyncState
@@ -23,8 +24,9 @@ def request_cost(rows: int, ranges: int = 1) -> int:
 
 
 def fits(cost: int, stats: BudgetStats) -> bool:
-    """Whether `cost` requests fit in what the rate window has left above the reserve (unknown: assume so)."""
-    return stats.remaining is None or stats.remaining - (stats.reserve or 0) >= cost
+    """Whether `cost` requests fit in what the rate window has left above the reserve, the others' need included
+    under the adaptive policy (unknown: assume so)."""
+    return stats.remaining is None or stats.remaining - max(stats.reserve or 0, stats.reserve_now or 0) >= cost
 
 
 @dataclass(frozen=True)
@@ -37,15 +39,22 @@ class EntityPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """The next run's requests per entity, and what they take at the latency the counts met."""
+    """The next run's requests per entity, and what they take at the latency the counts met and, given what the
+    other integrations were seen to use, in rate windows (docs/reliability.md, A good neighbour)."""
 
     entities: list[EntityPlan]
     latency_s: float  # mean seconds a /count request took
     threads: int
-    limit: int  # requests per hour: the server's X-RateLimit-Limit, or Accelo's documented limit
-    reserve: int
+    limit: int  # requests per window: the server's X-RateLimit-Limit, or Accelo's documented limit
+    reserve: int  # the floor: budget_reserve, or 10% of the limit
     spent: int  # requests the plan itself cost (the counts and a token's server time)
-    remaining: int | None  # what the server says remains this hour
+    remaining: int | None  # what the server says remains this window
+    policy: str = "adaptive"  # budget_policy
+    window_s: float = HOUR_S
+    reserve_now: int | None = None  # what the budget keeps now: the floor, or the others' need until the reset
+    others_this_window: int | None = None  # the other integrations' requests in this window so far
+    others_previous_window: int | None = None
+    others_rate_per_s: float | None = None
 
     @property
     def requests(self) -> int:
@@ -60,12 +69,40 @@ class Plan:
         return self.requests * self.latency_s / self.threads
 
     @property
+    def others_per_window(self) -> int:
+        """The other integrations' requests in a whole window at the rate they were seen to keep."""
+        return round((self.others_rate_per_s or 0) * self.window_s)
+
+    @property
+    def kept_per_window(self) -> int:
+        """What the kit leaves in each window: the reserve; under the adaptive policy, the others' use × MARGIN
+        when that is more."""
+        if self.policy == "fixed":
+            return self.reserve
+        return min(self.limit - 1, max(self.reserve, math.ceil(self.others_per_window * MARGIN)))
+
+    @property
+    def per_window(self) -> int:
+        """What the sync may spend of each window."""
+        return max(1, self.limit - self.kept_per_window)
+
+    @property
+    def windows(self) -> float:
+        """Rate windows the budget needs for the whole plan, what is left to the others kept."""
+        return self.requests / self.per_window
+
+    @property
     def hours(self) -> float:
-        """Rate windows (hours) the budget needs for the whole plan, the reserve kept."""
-        return self.requests / max(1, self.limit - self.reserve)
+        return self.windows * self.window_s / HOUR_S
+
+    @property
+    def fits_now(self) -> bool:
+        """Whether the plan fits in what this window still has above what is kept: then it is not paced."""
+        kept = max(self.reserve, self.reserve_now or 0) if self.policy == "adaptive" else self.reserve
+        return self.remaining is None or self.remaining - kept >= self.requests
 
     def share(self, requests: int) -> float:
-        """`requests` as a share of the hourly limit."""
+        """`requests` as a share of the window's limit."""
         return requests / self.limit
 
 
@@ -83,4 +120,5 @@ def plan(client: AcceloClient, state: SyncState, run_start: int,
         entities.append(EntityPlan(name, window.kind, rows, request_cost(rows)))
     stats = client.stats()
     return Plan(entities, spent_s / max(1, len(entities)), settings.threads, stats.limit or HOURLY_LIMIT,
-                stats.reserve or 0, stats.requests, stats.remaining)
+                stats.reserve or 0, stats.requests, stats.remaining, stats.policy, stats.window_s, stats.reserve_now,
+                stats.others_this_window, stats.others_previous_window, stats.others_rate_per_s)

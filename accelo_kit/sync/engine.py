@@ -70,7 +70,7 @@ class _Run:
         run_start = int(self.client.server_time())
         state.check_clock(run_start)
         self.destination.prepare(self.entities)
-        report = SyncReport(run_start=run_start)
+        report = SyncReport(run_start=run_start, budget_policy=self.client.settings.budget_policy)
         resumed = {e.name for e in self.entities if state.entity(e.name).window is not None}
         current: dict[str, Window] = {}
         for e in self.entities:
@@ -107,6 +107,7 @@ class _Run:
             report.paced_s = after.paced_s - before.paced_s
             report.yielded_s = after.yielded_s - before.yielded_s
             report.budget_policy = after.policy
+            report.note_others(after)
             report.seconds = time.monotonic() - started
             report.problems = [self.client.converter(e.name).summary() for e in self.entities
                                if self.client.converter(e.name).problems]

@@ -89,11 +89,12 @@ def assert_no_secret(sim: Simulator, *outputs: str) -> None:
 def test_fivetran_debug_lands_the_truth_with_the_declared_types_and_reruns_incrementally(
         sim: Simulator, tmp_path: Path, sdk_home: Path, debug_in_process: Any) -> None:
     project = make_project(tmp_path / "project")
-    write_configuration(project, config(sim))
+    write_configuration(project, config(sim, budget_policy="adaptive"))  # the key, through `fivetran debug`
 
     first = fivetran_debug(project, sdk_home)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "SYNC SUCCEEDED" in first.stdout
+    assert "threads, budget policy adaptive" in first.stdout and "the other integrations: 0 requests" in first.stdout
     first_requests = api_requests(sim)
     assert_warehouse_matches(project, sim)
     assert {n: len(warehouse_rows(project, n)) for n in ALL} == SIZES
@@ -142,11 +143,12 @@ def test_fivetran_debug_lands_the_truth_with_the_declared_types_and_reruns_incre
 def test_a_spent_budget_checkpoints_returns_with_a_warning_and_the_next_run_completes(
         tmp_path: Path, debug_in_process: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """An hour-long window nearly spent by the first run: update() does not sleep for up to an hour inside
-    Fivetran's run, it commits what it has and says when the budget resets; the next sync finishes the data."""
+    Fivetran's run, it commits what it has and says when the budget resets; the next sync finishes the data.
+    (`fixed`: under the adaptive policy a first sync bigger than the window is paced over the hour instead.)"""
     with Simulator(sizes=SIZES, seed=17, rate_limit=22, rate_window_s=3600) as sim:
         project = make_project(tmp_path / "project")
         started = time.monotonic()
-        debug_in_process(project, config(sim, max_rate_wait="2"))
+        debug_in_process(project, config(sim, max_rate_wait="2", budget_policy="fixed"))
         elapsed = time.monotonic() - started
         out = capsys.readouterr().out
         assert "SYNC SUCCEEDED" in out and elapsed < 30
@@ -161,7 +163,7 @@ def test_a_spent_budget_checkpoints_returns_with_a_warning_and_the_next_run_comp
         assert sum(len(warehouse_rows(project, n)) for n in ALL) < sum(SIZES.values())
 
         advance_server_clock(sim, 3600)  # the next scheduled sync, in the next window
-        debug_in_process(project, config(sim, max_rate_wait="2"))
+        debug_in_process(project, config(sim, max_rate_wait="2", budget_policy="fixed"))
         out = capsys.readouterr().out
         assert "SYNC SUCCEEDED" in out and "request budget is spent" not in out
         assert all(e["window"] is None for e in saved_state(project)["entities"].values())
@@ -353,6 +355,28 @@ def test_the_log_has_a_summary_and_the_converters_bad_values_as_warnings() -> No
     LogProgress(Log).finished(report)
     assert lines[0][0] == "info" and "5 rows, 7 requests" in lines[0][1]
     assert ("warning", report.problems[0]) in lines
+
+
+def test_the_log_names_the_budget_policy_and_what_was_left_to_the_others(tmp_path: Path, debug_in_process: Any,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 13, item 5: the policy at the start (from configuration.json), and at the end what the run left to the
+    other integrations, with their requests seen: a neighbour spends the same window here."""
+    with Simulator(sizes=SIZES, seed=29, rate_limit=600, rate_window_s=60, neighbours="acct=steady:4") as sim:
+        project = make_project(tmp_path / "project")
+        time.sleep(1.0)
+        debug_in_process(project, config(sim, entities="staff,companies"))
+        adaptive = capsys.readouterr().out
+        advance_server_clock(sim, 30)
+        debug_in_process(project, config(sim, entities="staff,companies", budget_policy="fixed"))
+        fixed = capsys.readouterr().out
+    assert re.search(r"syncing staff, companies from \S+ with 4 threads, budget policy adaptive", adaptive), adaptive
+    seen = re.search(r"budget policy adaptive; \d+ requests expected; [\d.]+ s paced \(spreading the run over the "
+                     r"window\), [\d.]+ s yielded to the other integrations; the other integrations: (\d+) requests "
+                     r"in the last window seen", adaptive)
+    assert seen and int(seen[1]) >= 1, adaptive
+    assert "with 4 threads, budget policy fixed" in fixed
+    assert re.search(r"budget policy fixed: only budget_reserve was kept for the other integrations, no pacing; the "
+                     r"other integrations: [1-9]\d* requests", fixed), fixed
 
 
 # -- the bundle, in the lean venv -------------------------------------------------------------------------

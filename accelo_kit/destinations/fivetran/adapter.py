@@ -20,7 +20,7 @@ from ...entities import Entity
 from ...errors import AcceloError
 from ...servertime import format_utc
 from ...sync.destination import Record
-from ...sync.progress import SyncProgress, SyncReport
+from ...sync.progress import SyncProgress, SyncReport, WaitNotices
 from ...sync.state import StateError, SyncState
 from .idcodec import decode_ids, encode_ids
 
@@ -148,6 +148,7 @@ class LogProgress(SyncProgress):
     def __init__(self, log: Log) -> None:
         self.log = log
         self._done: set[str] = set()
+        self._notices = WaitNotices()
 
     def started(self, report: SyncReport) -> None:
         for name, entry in report.entities.items():
@@ -160,7 +161,9 @@ class LogProgress(SyncProgress):
             self.log.info(f"{name}: complete, {entry.rows} rows in {entry.pages} pages ({entry.seconds:.1f} s)")
 
     def waiting(self, seconds: float, reason: str) -> None:
-        self.log.info(f"waiting {seconds:.0f} s for the {reason}")
+        message = self._notices.message(seconds, reason)  # pacing and yielding: once in a while, not per request
+        if message is not None:
+            self.log.info(message)
 
     def finished(self, report: SyncReport) -> None:
         self.log.info(f"sync summary: {report.totals()}; "

@@ -4,6 +4,10 @@ Threads: one pool per load, the client's scan's own (the only threads that make 
 (the kernel's) iterates the scan, converts, and makes every progress and widget update; budget-wait notices come
 from the workers through a queue, and the scan hands control back while no page comes (`on_idle`), so a wait for
 the rate window, which can take the rest of an hour, is announced when it starts.
+
+The budget policy (docs/reliability.md, A good neighbour) is the client's: a load tells the client what it will
+cost, so one that fits in what the window leaves after the other integrations' share goes at full speed, and a
+bigger one (adaptive policy) is spread over the window instead of spent in a burst.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ...convert import RowConverter
 from ...entities import STANDINGS, entity
 from ...servertime import day_start_utc
 from ...sync.cost import request_cost
+from ...sync.progress import WaitNotices, others_seen
 from ..frames import to_frame
 
 LARGE_LOAD_REQUESTS = HOURLY_LIMIT // 50  # 2% of Accelo's hourly 5,000: above this a load waits for a second click
@@ -80,7 +85,9 @@ class LoadEstimate:
     threads: int
     limit: int | None
     remaining: int | None
-    reserve: int | None
+    reserve: int | None  # the floor: budget_reserve
+    policy: str = "adaptive"  # budget_policy
+    reserve_now: int | None = None  # what the budget keeps now: the floor, or the others' need if larger
 
     @property
     def rows(self) -> int:
@@ -97,9 +104,22 @@ class LoadEstimate:
         return request_cost(self.rows, ranges=self.threads)
 
     @property
+    def usable(self) -> int | None:
+        """What this window has left for the kit: remaining less what is kept for the other integrations."""
+        if self.remaining is None:
+            return None
+        kept = max(self.reserve or 0, self.reserve_now or 0) if self.policy == "adaptive" else self.reserve or 0
+        return self.remaining - kept
+
+    @property
     def large(self) -> bool:
-        usable = None if self.remaining is None else self.remaining - (self.reserve or 0)
+        usable = self.usable
         return self.at_most > LARGE_LOAD_REQUESTS or (usable is not None and self.at_most > LARGE_LOAD_SHARE * usable)
+
+    @property
+    def paced(self) -> bool:
+        """The adaptive policy spreads a load over the window when it does not fit in what the window leaves."""
+        return self.policy == "adaptive" and self.usable is not None and self.requests > self.usable
 
     def describe(self) -> str:
         capped = f" (capped from {self.matching:,})" if self.rows < self.matching else ""
@@ -109,14 +129,26 @@ class LoadEstimate:
             text += f", {self.requests / self.limit:.1%} of the hourly {self.limit:,}"
         if self.remaining is not None:
             text += f"; {self.remaining:,} left in this window"
-        return text + "."
+        return text + ". " + self.policy_note()
+
+    def policy_note(self) -> str:
+        """Which budget policy the load follows and what it means for this one."""
+        if self.policy == "fixed":
+            return (f"Budget policy fixed: only budget_reserve ({self.reserve or 0:,}) is kept for the other "
+                    "integrations.")
+        kept = max(self.reserve or 0, self.reserve_now or 0)
+        if self.paced:
+            return (f"Budget policy adaptive: {kept:,} kept for the other integrations, so this load does not fit "
+                    "in the window: its requests are spread over it (paced).")
+        return f"Budget policy adaptive: {kept:,} kept for the other integrations; the load fits, not paced."
 
 
 def estimate_load(client: AcceloClient, request: LoadRequest) -> LoadEstimate:
     """One `/count` request: how many rows match, before spending a page on them."""
     matching = client.count(request.resource, request.filters())
     stats = client.stats()
-    return LoadEstimate(request, matching, client.settings.threads, stats.limit, stats.remaining, stats.reserve)
+    return LoadEstimate(request, matching, client.settings.threads, stats.limit, stats.remaining, stats.reserve,
+                        stats.policy, stats.reserve_now)
 
 
 # -- loading ------------------------------------------------------------------------------------------------------
@@ -142,6 +174,17 @@ class LoadResult:
     requests: int  # pages fetched (the /count that estimated them not included)
     seconds: float
     problems: str = ""  # values that could not be converted (set to null), one line
+    policy: str = "adaptive"  # budget_policy
+    paced_s: float = 0.0  # held back to spread the load over the window
+    yielded_s: float = 0.0  # held back to leave the other integrations their need
+    others: str = ""  # what was seen of the other integrations, one phrase
+
+    def budget_note(self) -> str:
+        """What the load left to the other integrations, for the status line."""
+        if self.policy == "fixed":
+            return f"Budget policy fixed; {self.others}."
+        return (f"Budget policy adaptive: {self.paced_s:.1f} s paced, {self.yielded_s:.1f} s yielded; "
+                f"{self.others}.")
 
     @property
     def capped(self) -> bool:
@@ -159,7 +202,8 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
     (the scan walks id ranges in parallel), sorted by id.
     """
     started = time.monotonic()
-    spent_before = client.stats().requests
+    before = client.stats()
+    spent_before = before.requests
     estimate = estimate or estimate_load(client, request)
     spec = entity(request.resource)
     notes: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -167,9 +211,12 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
     records: list[dict[str, Any]] = []
     present: set[str] = set()
     note, shown_at = "", 0.0
+    notices = WaitNotices()
 
     def waiting(seconds: float, reason: str) -> None:  # called on a scan worker: only enqueue
-        notes.put(f"waiting {seconds:.0f} s for the {reason}")
+        message = notices.message(seconds, reason)
+        if message is not None:
+            notes.put(message)
 
     def show(paged: bool) -> None:  # on the caller's thread, after a page or while none comes
         nonlocal note, shown_at
@@ -184,6 +231,7 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
     # The scan's own pool fetches; this thread converts and reports, and gets control back while no page comes
     # (`on_idle`), so a wait for the rate window is shown when it starts, not when it ends.
     stop_waiting = client.add_hook("wait", waiting)
+    client.expect_requests(estimate.requests)  # fits: full speed; more than the window leaves: paced (adaptive)
     pages = client.iter_pages(request.resource, request.filters(), request.fields,
                               on_idle=lambda: show(False), idle_s=poll_s)
     try:
@@ -199,14 +247,19 @@ def load_frame(client: AcceloClient, request: LoadRequest, estimate: LoadEstimat
         if close is not None:
             close()
         stop_waiting()
+        client.expect_requests(None)  # what this load did not spend is not owed by the next one
     records.sort(key=lambda r: r["id"])
     del records[request.row_cap:]
     columns = [c for c in spec.field_names if c in present] if records else list(spec.field_names)
     frame = to_frame(spec.name, records, columns)
     if on_progress is not None:
         on_progress(_progress(client, records, estimate, spent_before, ""))
-    return LoadResult(request, frame, estimate.matching, client.stats().requests - spent_before,
-                      time.monotonic() - started, convert.summary())
+    after = client.stats()
+    others = others_seen(after.others_this_window, after.others_rate_per_s, after.limit, after.window_s,
+                         when="so far in this window")
+    return LoadResult(request, frame, estimate.matching, after.requests - spent_before, time.monotonic() - started,
+                      convert.summary(), after.policy, after.paced_s - before.paced_s,
+                      after.yielded_s - before.yielded_s, others)
 
 
 def _progress(client: AcceloClient, records: list[Any], estimate: LoadEstimate, spent_before: int,

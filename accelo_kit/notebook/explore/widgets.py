@@ -94,15 +94,17 @@ class Explorer:
         ])
 
     @classmethod
-    def connect(cls, config_path: str = "", threads: int = 0, *,
+    def connect(cls, config_path: str = "", threads: int = 0, *, budget_policy: str = "",
                 simulator_settings: Mapping[str, Any] | None = None, **kwargs: Any) -> Explorer:
         """config_path "" → the embedded simulator (SIMULATED data); "env" → ACCELO_* variables; else a
-        configuration.json. threads 0 → the configuration's, or the saved tuning (out/tuning.json)."""
+        configuration.json. threads 0 → the configuration's, or the saved tuning (out/tuning.json).
+        budget_policy "" → the configuration's (adaptive unless it says fixed)."""
         source = config_source(config_path)
         stack = contextlib.ExitStack()
         try:
             target = stack.enter_context(open_target(source.path, source.simulate,
-                                                     {"threads": str(threads) if threads else None},
+                                                     {"threads": str(threads) if threads else None,
+                                                      "budget_policy": budget_policy},
                                                      simulator_settings=simulator_settings))
             client = stack.enter_context(AcceloClient(target.settings))
             explorer = cls(client, target.label, target.simulated, **kwargs)
@@ -190,7 +192,7 @@ class Explorer:
         self.results[request.resource] = result
         self.frames[request.resource] = result.frame
         self._say(f"Loaded {len(result.frame):,} {request.resource} with {result.requests:,} requests (and 1 to "
-                  f"count them) in {result.seconds:.1f} s. {estimate.describe()}")
+                  f"count them) in {result.seconds:.1f} s. {estimate.describe()} {result.budget_note()}")
         self._refresh_join_options()
         if into is not None:
             into.clear_output(wait=True)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...budget import HOURLY_LIMIT
+from ...budget import HOURLY_LIMIT, BudgetStats
 from ...client import AcceloClient
 from ...config import MAX_THREADS, Settings
 from ...entities import entity
@@ -178,7 +178,8 @@ def measure(settings: Settings, plan: SweepPlan,
         if rows == 0:
             raise SweepRefused(f"{plan.resource} has no rows to fetch; choose another resource")
         stats = client.stats()
-        plan.check(stats.limit, stats.remaining, stats.reserve)
+        plan.check(stats.limit, stats.remaining, _kept(stats))
+        client.expect_requests(plan.requests - 1)  # it fits (checked): the adaptive budget policy does not pace it
         # `_page` offsets, unlike the sync's keyset scan: the sweep measures speed, not completeness, and fixed page
         # numbers give every trial the same work. Only full pages, so every trial moves the same rows.
         full_pages = max(1, rows // PAGE_SIZE)
@@ -233,4 +234,10 @@ def budget_view(client: AcceloClient) -> BudgetView:
     limit = stats.limit or HOURLY_LIMIT
     remaining = stats.remaining if stats.remaining is not None else limit
     reset_in = max(0.0, stats.reset - client.server_now()) if stats.reset is not None else 3600.0
-    return BudgetView(limit, remaining, stats.reserve or 0, reset_in)
+    return BudgetView(limit, remaining, _kept(stats), reset_in)
+
+
+def _kept(stats: BudgetStats) -> int:
+    """What the budget keeps for the other integrations now: budget_reserve, or (adaptive policy) their observed
+    need until the reset when that is more (docs/reliability.md, A good neighbour)."""
+    return max(stats.reserve or 0, stats.reserve_now or 0)
