@@ -192,8 +192,8 @@ class RateBudget:
         until_reset = max(0.01, (self.reset or now) - now)
         if left >= self.reserve:  # above the floor: held only for the others' need, which shrinks as time passes
             return min(until_reset, STALE_CHECK_S), "others' share"
-        if self._expected is None and self.policy == "adaptive":
-            self._met_spent_window = True  # the work did not fit: spread it from the next window on
+        if not self._expected and self.policy == "adaptive":
+            self._met_spent_window = True  # more work than said (or unsaid) did not fit: spread it from now on
         return until_reset, window
 
     def _paced_for(self, now: float, allowed: int) -> tuple[float, str]:
@@ -216,7 +216,7 @@ class RateBudget:
     def is_paced(self, allowed: int) -> bool:
         if self.policy == "fixed":
             return False
-        if self._expected is None:
+        if not self._expected:
             return self._met_spent_window
         return self._expected > allowed
 

@@ -61,6 +61,7 @@ class _Run:
         self.entities: list[Entity] = [ENTITIES[name] for name in (entities or client.settings.entities)]
         self.target = options.target or client.settings.target
         self._ids_seen: dict[str, set[int]] = {}
+        self._id_scan_costs: dict[str, int] = {}  # requests each reconciliation's id scan takes, from its count
 
     def run(self) -> SyncReport:
         started = time.monotonic()
@@ -86,7 +87,7 @@ class _Run:
             self._ids_seen[entity.name] = set()
             if not windows.covers_every_row(current[entity.name]):
                 requests.append(self.client.scan_request(entity.name, fields=[], key=entity.name + IDS))
-        report.expected_requests = self._expect(state, current, len(requests) - len(self.entities))
+        report.expected_requests = self._expect(state, current, resumed)
         self.progress.started(report)
         stop_waiting = self.client.add_hook("wait", self.progress.waiting)  # waits reach progress this one way
         try:
@@ -142,6 +143,7 @@ class _Run:
     def _affordable(self, entity: Entity, report: SyncReport) -> bool:
         """An id scan of every row: skip it (saying so) if the budget left this window is short."""
         cost = request_cost(self.client.count(entity.name))
+        self._id_scan_costs[entity.name] = cost
         stats = self.client.stats()
         if not fits(cost, stats):
             report.notes.append(f"{entity.name}: delete reconciliation skipped: it needs {cost} requests and "
@@ -149,17 +151,19 @@ class _Run:
             return False
         return True
 
-    def _expect(self, state: SyncState, current: dict[str, Window], id_scans: int) -> int | None:
+    def _expect(self, state: SyncState, current: dict[str, Window], resumed: set[str]) -> int | None:
         """Tell the client how many requests this run will take, so a run that fits the rate window goes at full
         speed and a bigger one is spread over it (the adaptive budget policy; docs/reliability.md). A first window
-        or a periodic full pass is counted (one request); an incremental window is taken as one page."""
+        or a periodic full pass is counted (one request); an incremental or resumed window is taken as one page
+        (more than that shows when the budget meets a spent window, and the run is paced from then on)."""
         if self.client.settings.budget_policy != "adaptive":
             return None
-        expected = id_scans * self.client.settings.threads  # (an id scan's cost was checked by _affordable)
+        expected = sum(self._id_scan_costs.values())  # the reconciliations' id scans, counted by _affordable
         for entity in self.entities:
             window = current[entity.name]
-            big = (window.kind == "full" and entity.strategy != "full") or (
-                entity.strategy == "date_modified" and state.entity(entity.name).cursor is None)
+            big = entity.name not in resumed and (  # (a resumed window is not counted: unknown, one page)
+                (window.kind == "full" and entity.strategy != "full") or (
+                    entity.strategy == "date_modified" and state.entity(entity.name).cursor is None))
             rows = self.client.count(entity.name, windows.count_filters(entity, window)) if big else PAGE_SIZE
             expected += request_cost(rows, ranges=min(self.client.settings.threads, 1 + rows // PAGE_SIZE))
         self.client.expect_requests(expected)

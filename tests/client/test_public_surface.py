@@ -14,8 +14,8 @@ from accelo_kit.client import EVENTS, ClientStats, Probe
 from accelo_kit.sim import Simulator
 from tests.conftest import SMALL_SIZES
 
-PUBLIC_METHODS = {"add_hook", "close", "converter", "count", "get", "iter_pages", "iter_records", "probe", "scan",
-                  "scan_request", "server_now", "server_time", "stats", "token_details"}
+PUBLIC_METHODS = {"add_hook", "close", "converter", "count", "expect_requests", "get", "iter_pages", "iter_records",
+                  "probe", "scan", "scan_request", "server_now", "server_time", "stats", "token_details"}
 PUBLIC_ATTRIBUTES = {"settings"}
 
 
@@ -80,10 +80,11 @@ def test_hooks_see_every_request_and_retry_and_stop_when_removed() -> None:
 
 def test_a_wait_for_the_rate_window_reaches_the_hook_before_it_starts() -> None:
     """A compressed window of 3 requests per 2 s: counting 6 times must wait at least once, and the hook hears of
-    it (seconds, reason) on the waiting thread, before the wait."""
+    it (seconds, reason) on the waiting thread, before the wait. (The fixed policy: under the adaptive one the
+    work, unsaid, is paced once it meets the spent window, and those waits say "pacing".)"""
     waits: list[tuple[float, str, float]] = []
     with Simulator(sizes=SMALL_SIZES, seed=11, rate_limit=3, rate_window_s=2.0) as sim, \
-            client_for(sim, budget_reserve=0) as client:
+            client_for(sim, budget_reserve=0, budget_policy="fixed") as client:
         client.add_hook("wait", lambda seconds, reason: waits.append((seconds, reason, client.stats().waited_s)))
         for _ in range(6):
             client.count("staff")
@@ -130,4 +131,5 @@ def test_the_stats_fields_are_exactly_these() -> None:
     import dataclasses
     assert [f.name for f in dataclasses.fields(ClientStats)] == [
         "requests", "retries", "throttled", "waited_s", "limit", "remaining", "reset", "reserve",
-        "others_this_window", "others_rate_per_s", "others_previous_window", "tokens_fetched"]
+        "others_this_window", "others_rate_per_s", "others_previous_window", "policy", "reserve_now", "window_kind",
+        "window_s", "paced", "paced_s", "yielded_s", "expected", "tokens_fetched"]
