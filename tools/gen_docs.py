@@ -249,7 +249,34 @@ def bench_figures() -> str:
     if skew:
         rows.append(f"| 7. skewed ids (90% of rows in 10% of the span) | efficiency {skew['efficiency']:.2f}, "
                     f"**{skew['difference']:.2f}** below uniform ({skew['uniform_efficiency']:.2f}) | ≤ 0.05 |")
+    rows += _neighbour_figures(data.get("neighbours"))
     return "\n".join(rows) + "\n"
+
+
+def _neighbour_figures(n8: dict[str, Any] | None) -> list[str]:
+    """Workload 8's rows: the policy's cost alone, and what a steady and a bursty neighbour were refused."""
+    if not n8:
+        return []
+    eff = n8["latency_bound_efficiency"]
+    rows = [f"| 8. neighbours: workload 1, adaptive policy against fixed (median of 3) | efficiency "
+            f"{eff['median']['adaptive']:.2f} against {eff['median']['fixed']:.2f}: "
+            f"**{eff['adaptive_over_fixed']:.2f}** | ≥ 0.95 |"]
+    for kind, w in n8["by_window"].items():
+        steady, burst = w["steady_adaptive"], w["burst_adaptive"]
+        rows += [
+            f"| 8. {kind} window, {n8['limit']} per {n8['window_s']:g} s, no neighbour | time adaptive / fixed "
+            f"(median of 3) **{w['alone_adaptive_over_fixed']:.2f}** | ≤ 1.05 |",
+            f"| 8. {kind}, steady neighbour at 40% | neighbour refused **{steady['neighbour_429']}** of "
+            f"{steady['neighbour_sent']} (fixed policy: {w['steady_fixed']['neighbour_429']} of "
+            f"{w['steady_fixed']['neighbour_sent']}); kit 429s {steady['kit_429']}; kit's share of full windows "
+            f"{', '.join(f'{x:.2f}' for x in steady['kit_share_full_windows'])}; time {steady['time_over_alone']:.2f}× "
+            f"alone | ≤ 2 refused, no 429 |",
+            f"| 8. {kind}, bursty neighbour (30% in 3 s) | neighbour refused **{burst['neighbour_429']}** of "
+            f"{burst['neighbour_sent']} (fixed policy: {w['burst_fixed']['neighbour_429']} of "
+            f"{w['burst_fixed']['neighbour_sent']}); kit 429s {burst['kit_429']}; time {burst['time_over_alone']:.2f}× "
+            f"alone | ≤ 2 refused, no 429 |",
+        ]
+    return rows
 
 
 def generator(name: str) -> Callable[[], str]:
