@@ -10,7 +10,10 @@ The policy (docs/reliability.md, A good neighbour), `adaptive` by default:
   the window resets: their rate (accelo_kit/neighbours.py) × the time left × MARGIN, plus one;
 - pacing: while the work the caller expects (`expect`) is more than the window still allows, requests are spread
   evenly over the time left to the reset instead of spent in a burst, so the others are seen early. Unknown work
-  is not paced until it first meets a spent window. Work that fits goes as fast as the threads allow.
+  is not paced until it first meets a spent window. Work that fits goes as fast as the threads allow;
+- in a rolling window (neighbours.py tells them apart) the others' requests age out as they send the next ones: what
+  is kept for them is the larger of the floor and the margin on their use, our pace is what a whole window leaves us
+  spread over a whole window, and our own requests count back in as they age out (not at the whole-second reset).
 Waiting for the others' share or for pacing is not waiting for a spent budget: it never raises BudgetExhausted.
 `fixed` keeps only the floor, and no pacing.
 """
@@ -33,6 +36,7 @@ HOURLY_LIMIT = 5000  # Accelo's documented requests per hour per deployment, unt
 UNKNOWN_RESET_WAIT_S = 10
 MARGIN = 1.1  # the others' need is their rate × the time left × this, plus one request
 PACE_AHEAD = 0.95  # a paced window's requests are spread over this share of its time left (answers take time)
+UNSURE_RESET_S = 2.0  # while the window's kind is unknown, a reset this close may be a rolling window's creep
 STALE_CHECK_S = 1.0  # a request held for the others' share looks again at least this often
 WaitListener = Callable[[float, str], None]  # (seconds, reason) before a wait starts
 
@@ -100,12 +104,13 @@ class RateBudget:
         self.waited_s = self.paced_s = self.yielded_s = 0.0
         self._on_wait = on_wait  # told once per held request, before a wait longer than half a second
         # what the others spend, fed every request
-        self.neighbours = Neighbours(clock.now, window_s)
+        self.neighbours = Neighbours(clock.now, window_s, elapsed=time.monotonic)
         self._tickets = threading.local()  # each thread's requests in flight, oldest first
         self._expected: int | None = None  # requests the caller still expects to send
         self._met_spent_window = False  # unknown work met a spent window: pace from now on
         self._next_paced_at = 0.0  # server time the next paced request may go
         self._spacing = 0.0  # the last pacing interval
+        self._remaining_ticket: int | None = None  # the request whose answer told `remaining`
 
     @property
     def reserve(self) -> int:
@@ -116,15 +121,24 @@ class RateBudget:
         return max(0, min(wanted, self.limit - 1))  # a reserve of the whole limit would stop us for good
 
     def reserve_at(self, now: float) -> int:
-        """The floor, or (adaptive) the others' need until the reset if larger."""
+        """The floor, or (adaptive) the others' need until the reset if larger (rolling: their need beyond their
+        requests in the window)."""
         floor = self.reserve
         if self.policy == "fixed" or self.reset is None or self.limit is None:
             return floor
-        rate = self.neighbours.estimate().rate_per_s
+        others = self.neighbours.estimate()
+        if others.window_kind == "rolling":
+            return min(self.limit - 1, self._room_kept(others.this_window or 0))
+        rate = others.rate_per_s
         if not rate:
             return floor
         need = math.ceil(rate * max(0.0, self.reset - now) * MARGIN) + 1
         return min(self.limit - 1, max(floor, need))
+
+    def _room_kept(self, seen: int) -> int:
+        """Rolling: the room kept for the others beyond the `seen` requests they have in the window (which age out
+        as they send the next ones): the larger of the floor and the margin on their use."""
+        return max(self.reserve, math.ceil(seen * MARGIN) + 1 - seen)
 
     def expect(self, requests: int | None) -> None:
         """The caller's estimate of the requests it is about to send (None: unknown). Work that fits in what the
@@ -183,13 +197,16 @@ class RateBudget:
                 return None, ""
             self._next_paced_at = max(self._next_paced_at, now + self._spacing)  # a lone probe spends a paced turn
             return 0, ""
-        left = self.remaining - self.unanswered - self.in_flight - 1  # what would remain after one more
+        # rolling: ours that aged out of the window since `remaining` was told are back (the reset, in whole
+        # seconds, comes up to a second after the oldest request ages out: a long time in a compressed window)
+        aged, next_aged = self.neighbours.aged_out(self._remaining_ticket)
+        left = self.remaining + aged - self.unanswered - self.in_flight - 1  # what would remain after one more
         reserve = self.reserve_at(now)
         if left >= reserve:
             return self._paced_for(now, left - reserve + 1)
         if self.in_flight:
             return None, ""  # their answers may change what we know; wake on release
-        until_reset = max(0.01, (self.reset or now) - now)
+        until_reset = max(0.01, min((self.reset or now) - now, math.inf if next_aged is None else next_aged))
         if left >= self.reserve:  # above the floor: held only for the others' need, which shrinks as time passes
             return min(until_reset, STALE_CHECK_S), "others' share"
         if not self._expected and self.policy == "adaptive":
@@ -203,13 +220,23 @@ class RateBudget:
             return 0, ""
         if now < self._next_paced_at:
             return self._next_paced_at - now, "pacing"
-        self._spacing = PACE_AHEAD * max(0.0, (self.reset or now) - now) / max(1, allowed)
+        until_reset = max(0.0, (self.reset or now) - now)
+        self._spacing = PACE_AHEAD * until_reset / max(1, allowed)
         others = self.neighbours.estimate()
-        if others.window_kind == "rolling" and self.limit is not None:
+        unsure = not self.neighbours.kind_known and until_reset < UNSURE_RESET_S
+        if (others.window_kind == "rolling" or unsure) and self.limit is not None:
             # a rolling window's reset is only when its oldest request ages out: spread what a whole window
-            # allows us over a whole window instead (its slots then come back as evenly as they were spent)
-            ours = self.limit - self.reserve - math.ceil((others.this_window or 0) * MARGIN)
-            self._spacing = PACE_AHEAD * others.window_s / max(1, ours)
+            # allows us over a whole window instead (its slots then come back as evenly as they were spent). No
+            # PACE_AHEAD here: there is no reset to meet, and going faster than the slots come back meets the floor
+            # Ours is what the others and the larger of the floor and their need leave: their requests in the
+            # window age out as they send the next ones, so their need beyond those is the margin on them
+            seen = others.this_window or 0
+            ours = self.limit - seen - self._room_kept(seen)
+            rolling = others.window_s / max(1, ours)
+            # unsure (no window turn or creep seen yet) with the reset close: a fixed window's last seconds, or a
+            # rolling window whose oldest requests age out soon (other integrations busy before we came). Spend
+            # at the rolling pace until the reset, when the headers tell which
+            self._spacing = rolling if not unsure else max(self._spacing, min(rolling, until_reset))
         self._next_paced_at = now + self._spacing
         return 0, ""
 
@@ -225,10 +252,11 @@ class RateBudget:
         with self._cond:
             self.in_flight -= 1
             tickets = self._my_tickets()
-            if tickets:
-                self._observe(tickets.popleft(), headers, status)
+            ticket = tickets.popleft() if tickets else None
+            if ticket is not None:
+                self._observe(ticket, headers, status)
             if headers is not None:
-                self._learn(headers, throttled=status == 429)
+                self._learn(headers, throttled=status == 429, ticket=ticket)
             told = headers is not None and _int(headers.get("X-RateLimit-Remaining")) is not None
             if not told and self.remaining is not None:  # (while unknown, the next lone probe's answer counts it)
                 self.unanswered += 1
@@ -250,7 +278,7 @@ class RateBudget:
         with self._cond:
             self.retries += 1
 
-    def _learn(self, headers: Mapping[str, str], throttled: bool) -> None:
+    def _learn(self, headers: Mapping[str, str], throttled: bool, ticket: int | None = None) -> None:
         limit, remaining, reset = (_int(headers.get(h)) for h in
                                    ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
         if throttled:
@@ -266,9 +294,13 @@ class RateBudget:
         if remaining is None or reset is None:
             return
         # answers overtake each other: a later reset is newer news; within one reset, less remaining is newer
+        # (rolling: so is the answer to a request sent later, though more may remain as old requests aged out)
+        later = ticket is not None and self._remaining_ticket is not None and ticket > self._remaining_ticket
         if self.reset is None or self.remaining is None or reset > self.reset or (
-                reset == self.reset and remaining < self.remaining):
+                reset == self.reset and (remaining < self.remaining or (
+                    later and self.neighbours.kind == "rolling"))):
             self.reset, self.remaining = float(reset), remaining
+            self._remaining_ticket = ticket
 
     def stats(self) -> BudgetStats:
         with self._cond:

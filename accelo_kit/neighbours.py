@@ -8,17 +8,20 @@ The others spent the rest. Which of ours are still in B's window depends on the 
 show (docs/accelo-api.md, Unconfirmed behaviours):
 
 - fixed: every answer of one window names the same reset, and two windows' resets are a whole window apart. Ours in
-  B's window are those answered with reset T, plus those without a headed answer sent since T − W;
+  B's window are those answered with reset T, plus those without a headed answer sent since T − W, plus those sent
+  after B that overtook it (answered with more remaining);
 - rolling: the reset is when the oldest counted request ages out, so it creeps forward between answers (by much less
-  than the time it is ahead of now). Ours in B's window are those sent within W before B.
+  than the time it is ahead of now, or than the configured window, without the count starting again as a fixed
+  window's does), and more may remain in a later answer within one reset. Ours in B's window are those sent within W
+  before B (on a steady clock: the estimate of the server's moves as Date headers come in).
 
 W, the window's length, is Accelo's hour unless configured otherwise (a simulator with a compressed window) or
 shown otherwise by the headers: two fixed windows' resets one gap apart, or a reset further ahead than W.
 
 Answers overtake each other, so the newest server state decides the current estimate, as for the budget: a later
-reset, or within one reset the lower remaining. A 429's remaining (forced to 0, sometimes by a proxy or a fault) and
-an answer without headers say nothing of the others; a request answered without headers may still have been counted,
-so it stays among ours.
+reset, or within one reset the lower remaining (rolling: or a request sent later). A 429's remaining (forced to 0,
+sometimes by a proxy or a fault) and an answer without headers say nothing of the others; a request answered without
+headers may still have been counted, so it stays among ours.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 HOUR_S = 3600.0
 RECENT_SHARE = 0.1  # the others' "recent" rate is over the last tenth of a window
+SHOWING_COUNT = 5  # a window that held fewer requests shows nothing by whether its count started again
 
 WindowKind = Literal["fixed", "rolling"]
 
@@ -48,9 +52,13 @@ class NeighbourEstimate:
 class _Sent:
     seq: int
     sent_at: float
+    sent_elapsed: float = 0.0  # on the elapsed clock
     reset: float | None = None  # the reset its answer named (None: no answer yet, or none with headers)
     counted: bool = True  # False for a 429
     answered: bool = False
+    after: int = 0  # answers received before it was sent
+    answered_at: float | None = None  # on the elapsed clock
+    remaining: int | None = None  # what its answer said remains
 
 
 @dataclass(frozen=True)
@@ -59,19 +67,26 @@ class _Reading:
     remaining: int
     others: int
     at: float
+    answer: int = 0  # which answer it was (1 for the first)
+    ticket: int = 0  # the request it answered
 
 
 class Neighbours:
     """Feed it every request of this process (`sent`, then `answered` with its headers' values) and read `estimate`.
     Not thread-safe: the budget calls it under its own lock."""
 
-    def __init__(self, clock: Callable[[], float], window_s: float = HOUR_S) -> None:
+    def __init__(self, clock: Callable[[], float], window_s: float = HOUR_S,
+                 elapsed: Callable[[], float] | None = None) -> None:
         self._clock = clock
+        # how long ago ours were sent and answered (rolling): a steady clock (the budget gives time.monotonic),
+        # unlike the estimate of the server's, which moves forward by up to a second as Date headers come in
+        self._elapsed = elapsed or clock
         self._configured_window = window_s
         self._fixed_gap: float | None = None  # the smallest gap seen between two fixed windows' resets
         self._longest_ahead = 0.0  # the longest reset − now seen
         self.kind: WindowKind = "fixed"
         self._seq = 0
+        self._answers = 0
         self._sent: collections.OrderedDict[int, _Sent] = collections.OrderedDict()
         self._current: _Reading | None = None
         self._previous: int | None = None
@@ -86,44 +101,100 @@ class Neighbours:
             return float(math.floor(self._longest_ahead))
         return self._configured_window
 
+    @property
+    def kind_known(self) -> bool:
+        """Whether the headers have shown the window's kind: a fixed window's turn, or a rolling window's creep."""
+        return self.kind == "rolling" or self._fixed_gap is not None
+
     def sent(self) -> int:
         """One request of ours leaves now; returns its ticket."""
         self._seq += 1
-        self._sent[self._seq] = _Sent(self._seq, self._clock())
+        self._sent[self._seq] = _Sent(self._seq, self._clock(), self._elapsed(), after=self._answers)
         return self._seq
 
     def answered(self, ticket: int, limit: int | None, remaining: int | None, reset: float | None,
                  status: int | None) -> None:
         """Its answer: the rate-limit headers (None where absent) and the HTTP status (None: no answer came)."""
         now = self._clock()
+        self._answers += 1
         mine = self._sent.get(ticket)
         if mine is not None:
             mine.answered = True
+            mine.answered_at = self._elapsed()
             mine.counted = status != 429
         if reset is not None:
-            self._learn_window(reset, now)
+            counted = None if limit is None or remaining is None or status == 429 else limit - remaining
+            self._learn_window(reset, now, counted, limit)
         if limit is None or remaining is None or reset is None or status == 429:
             return  # nothing said of the others (a 429's remaining is 0 whoever spent the window)
         if mine is not None:
-            mine.reset = reset
+            mine.reset, mine.remaining = reset, remaining
+            current = self._current
+            if current is not None and reset == current.reset and remaining > current.remaining and \
+                    mine.after >= current.answer and status is not None and status < 400:
+                # sent after that answer came, so counted after it, yet more remains in the same window: requests
+                # aged out of it, as they do only in a rolling window (a fixed one's count only grows to its reset)
+                self.kind = "rolling"
         window = self.window_s
         if self.kind == "rolling":
-            since = (mine.sent_at if mine is not None else now) - window
-            ours = sum(1 for s in self._sent.values() if s.seq <= ticket and s.counted and s.sent_at > since)
+            since = (mine.sent_elapsed if mine is not None else self._elapsed()) - window
+            ours = sum(1 for s in self._sent.values() if s.seq <= ticket and s.counted and s.sent_elapsed > since)
         else:
             start = reset - window
-            ours = sum(1 for s in self._sent.values() if s.seq <= ticket and s.counted and (
-                s.reset == reset or (s.reset is None and s.sent_at >= start)))
-        self._take(_Reading(reset, remaining, max(0, (limit - remaining) - ours), now), window)
+            # (and ours sent later that overtook it on the wire: answered already, with more remaining)
+            ours = sum(1 for s in self._sent.values() if s.counted and (
+                (s.seq <= ticket and (s.reset == reset or (s.reset is None and s.sent_at >= start)))
+                or (s.seq > ticket and s.reset == reset and (s.remaining or 0) > remaining)))
+            current = self._current
+            if current is not None and reset == current.reset and remaining > current.remaining and \
+                    ticket > current.ticket:
+                # sent after the newest reading's request but counted before it, answered after it: that reading
+                # took it for one of the others'
+                self._current = replace(current, others=max(0, current.others - 1))
+        self._take(_Reading(reset, remaining, max(0, (limit - remaining) - ours), now, self._answers, ticket),
+                   window)
         self._forget(now - 2 * window)
 
-    def _learn_window(self, reset: float, now: float) -> None:
-        """What a reset tells of the window: its length, and whether it is fixed or rolling."""
+    def aged_out(self, ticket: int | None) -> tuple[int, float | None]:
+        """Rolling: how many of ours that the answer to `ticket` counted have aged out of the window since, and in
+        how many seconds the next one will (None: none to come). A request ages out a window after the server
+        counted it, which was between its sending and its answer: from its answer, this is never early; and only
+        those sent less than a window before that answer came surely were in its count."""
+        answer = None if ticket is None or self.kind != "rolling" else self._sent.get(ticket)
+        if answer is None or ticket is None:
+            return 0, None
+        window, now = self.window_s, self._elapsed()
+        aged, following = 0, None
+        for mine in self._sent.values():
+            if mine.seq > ticket:
+                break
+            if not mine.counted or mine.answered_at is None or answer.answered_at is None or \
+                    mine.sent_elapsed <= answer.answered_at - window:
+                continue  # (sent that long before the answer, it may have aged out before it was counted)
+            if mine.answered_at + window <= now:
+                aged += 1
+            else:
+                following = min(following or math.inf, mine.answered_at + window - now)
+        return aged, following
+
+    def _learn_window(self, reset: float, now: float, counted: int | None, limit: int | None) -> None:
+        """What a reset tells of the window: its length, and whether it is fixed or rolling. `counted` is what the
+        server had counted in the window of this answer (None: a 429, or not said)."""
         current = self._current
         if current is not None and reset > current.reset:
             gap = reset - current.reset
-            if gap < 0.75 * self._longest_ahead:  # fixed windows' resets are a whole window apart, so at least
-                self.kind = "rolling"  # as far apart as any reset was ahead of now
+            if gap < 0.75 * self._longest_ahead and (
+                    gap < self._longest_ahead - 2 or gap < math.floor(self._configured_window)):
+                # fixed windows' resets are a whole window apart, so at least as far apart as any reset was ahead
+                # of now; but rounded up to whole seconds, a short fixed window's are not (a 1.5 s window's resets
+                # are 1 or 2 s apart, 2 ahead at most): unless the configured window says it cannot be that
+                self.kind = "rolling"
+            elif gap < 0.5 * self._configured_window and counted is not None and limit is not None and \
+                    limit - current.remaining >= SHOWING_COUNT and counted > (limit - current.remaining) / 2:
+                # much less than a window apart, and the count did not start again as a new fixed window's does:
+                # a rolling window's reset creeping as its oldest requests age out. (With other integrations busy
+                # before we came, every reset is less than a second or two ahead, so the rule above cannot tell.)
+                self.kind = "rolling"
             elif self.kind == "fixed":
                 self._fixed_gap = gap if self._fixed_gap is None else min(self._fixed_gap, gap)
         self._longest_ahead = max(self._longest_ahead, reset - now)
@@ -131,8 +202,9 @@ class Neighbours:
     def _take(self, reading: _Reading, window: float) -> None:
         current = self._current
         if current is not None and not (reading.reset > current.reset or (
-                reading.reset == current.reset and reading.remaining < current.remaining)):
-            return  # older news
+                reading.reset == current.reset and (reading.remaining < current.remaining or (
+                    self.kind == "rolling" and reading.ticket > current.ticket)))):
+            return  # older news (rolling: more may remain in a later reading, its oldest requests aged out)
         if current is not None and self.kind == "fixed" and reading.reset >= current.reset + window - 0.5:
             self._previous = current.others  # a window that does not overlap the last one: it has turned
             self._before_current += current.others
