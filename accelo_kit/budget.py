@@ -223,7 +223,8 @@ class RateBudget:
         until_reset = max(0.0, (self.reset or now) - now)
         self._spacing = PACE_AHEAD * until_reset / max(1, allowed)
         others = self.neighbours.estimate()
-        unsure = not self.neighbours.kind_known and until_reset < UNSURE_RESET_S
+        unsure = not self.neighbours.kind_known and until_reset < UNSURE_RESET_S and \
+            (others.this_window or 0) > self.reserve
         if (others.window_kind == "rolling" or unsure) and self.limit is not None:
             # a rolling window's reset is only when its oldest request ages out: spread what a whole window
             # allows us over a whole window instead (its slots then come back as evenly as they were spent). No
@@ -233,9 +234,10 @@ class RateBudget:
             seen = others.this_window or 0
             ours = self.limit - seen - self._room_kept(seen)
             rolling = others.window_s / max(1, ours)
-            # unsure (no window turn or creep seen yet) with the reset close: a fixed window's last seconds, or a
-            # rolling window whose oldest requests age out soon (other integrations busy before we came). Spend
-            # at the rolling pace until the reset, when the headers tell which
+            # unsure (no window turn or creep seen yet) with the reset close and others in the window: a fixed
+            # window's last seconds, or a rolling window whose oldest requests, theirs, age out soon (they were busy
+            # before we came). Spend at the rolling pace until the reset, when the headers tell which. (Alone, a
+            # rolling window's reset is a window after our first request: it is not close.)
             self._spacing = rolling if not unsure else max(self._spacing, min(rolling, until_reset))
         self._next_paced_at = now + self._spacing
         return 0, ""
