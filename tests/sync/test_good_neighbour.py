@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from accelo_kit.sim import Simulator
@@ -47,13 +48,19 @@ def neighbour_uses(sim: Simulator, m: Measured, windows: list[int]) -> list[int]
 
 
 # -- 1, 2: a steady and a bursty neighbour ----------------------------------------------------------------
-def steady_run(kind: str) -> Measured:
-    with simulator(kind, rows=17000) as sim:
-        with_neighbour(sim, STEADY)
-        m, destination = synced(sim)
-        assert_nothing_lost(destination, sim)
-        print(m.describe(), "neighbour per window", neighbour_uses(sim, m, sorted(m.per_window())))
-        return m
+def beside(spec: str, rows: int) -> Callable[[str], Measured]:
+    """A sync of `rows` companies beside the neighbour `spec`, for one window kind: measured, nothing lost."""
+    def run(kind: str) -> Measured:
+        with simulator(kind, rows=rows) as sim:
+            with_neighbour(sim, spec)
+            m, destination = synced(sim)
+            assert_nothing_lost(destination, sim)
+            print(m.describe(), "neighbour per window", neighbour_uses(sim, m, sorted(m.per_window())))
+            return m
+    return run
+
+
+steady_run = beside(STEADY, rows=17000)
 
 
 def test_a_steady_neighbour_at_40_percent_is_left_its_share() -> None:
@@ -66,13 +73,7 @@ def test_a_steady_neighbour_at_40_percent_is_left_its_share() -> None:
         assert len(m.full_windows()) >= 4, f"{kind}: the sync must span at least four windows"
 
 
-def bursty_run(kind: str) -> Measured:
-    with simulator(kind, rows=12000) as sim:
-        with_neighbour(sim, BURSTY)
-        m, destination = synced(sim)
-        assert_nothing_lost(destination, sim)
-        print(m.describe(), "neighbour per window", neighbour_uses(sim, m, sorted(m.per_window())))
-        return m
+bursty_run = beside(BURSTY, rows=12000)
 
 
 def test_a_bursty_neighbour_is_left_its_bursts() -> None:
